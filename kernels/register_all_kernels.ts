@@ -1,0 +1,37 @@
+import {KernelConfig} from '@tensorflow/tfjs-core';
+
+import {addConfig} from './Add';
+import {avgPoolConfig} from './AvgPool';
+import {concatConfig} from './Concat';
+import {expandDimsConfig} from './ExpandDims';
+import {identityConfig} from './Identity';
+import {int8DequantizeConfig} from './Int8Dequantize';
+import {int8FromCodesConfig} from './Int8FromCodes';
+import {int8QuantizeConfig} from './Int8Quantize';
+import {maxPoolConfig} from './MaxPool';
+import {meanConfig} from './Mean';
+import {padV2Config} from './PadV2';
+import {reluConfig} from './Relu';
+import {relu6Config} from './Relu6';
+import {reshapeConfig} from './Reshape';
+
+// Integer kernels of the int8 backend, one file per tfjs kernel name (as
+// tfjs-backend-cpu's register_all_kernels does). Every kernel not listed here
+// is the cpu backend's, reused at run time by src/register.ts.
+export const int8KernelConfigs: KernelConfig[] = [
+  // Elementwise, pooling, layout and (de)quantization kernels.
+  addConfig,
+  avgPoolConfig,
+  concatConfig,
+  expandDimsConfig,
+  identityConfig,
+  int8DequantizeConfig,
+  int8FromCodesConfig,
+  int8QuantizeConfig,
+  maxPoolConfig,
+  meanConfig,
+  padV2Config,
+  reluConfig,
+  relu6Config,
+  reshapeConfig,
+];

@@ -1,0 +1,217 @@
+import {backend_util, DataStorage, DataType, engine, KernelBackend, TensorInfo} from '@tensorflow/tfjs-core';
+import {MathBackendCPU} from '@tensorflow/tfjs-backend-cpu';
+
+import {ArrayCodeStore, CodeStore, Codes} from './code_store';
+import {dequantizeValues, validateQuantizationParams} from './quant';
+import type {CodeDtype, QuantizationParams} from './quant/types';
+
+/** tfjs-core's opaque data handle. */
+export type DataId = object;
+
+/** The integer side of a quantized tensor: its codes and what they mean. */
+export interface QuantizedData {
+  dtype: CodeDtype;
+  params: QuantizationParams;
+  /** The shape the per-channel `params.axis` refers to (reshapes share codes). */
+  shape: number[];
+  store: CodeStore;
+}
+
+/** Something derived from a tensor (e.g. its weight codes), freed with it. */
+interface Derived {
+  value: unknown;
+  free?: () => void;
+}
+
+/** The cpu backend's tensor entry, plus optional codes and derived data. */
+export interface Int8TensorData {
+  values?: backend_util.BackendValues;
+  dtype: DataType;
+  refCount: number;
+  complexTensorInfos?: {real: TensorInfo; imag: TensorInfo};
+  quantized?: QuantizedData;
+  derived?: Map<string, Derived>;
+}
+
+/** Counters that tests and the benchmark read. */
+export interface BackendInt8Stats {
+  /** Times a quantized tensor was dequantized to float for a float kernel. */
+  dequantizations: number;
+  /** Times derived data (e.g. per-channel weight codes) was computed. */
+  derivations: number;
+}
+
+/**
+ * The cpu backend's storage, except that reading the entry of a quantized
+ * tensor materializes its float `values` (dequantized once, then cached), so
+ * every float kernel sees a float tensor.
+ */
+class QuantAwareStorage extends DataStorage<Int8TensorData> {
+  constructor(backend: KernelBackend, private readonly onDequantize: () => void) {
+    super(backend, engine());
+  }
+
+  override get(dataId: DataId): Int8TensorData {
+    const entry = super.get(dataId);
+    if (entry != null && entry.quantized != null && entry.values == null) {
+      const {store, shape, params} = entry.quantized;
+      entry.values = dequantizeValues(store.codes(), shape, params);
+      this.onDequantize();
+    }
+    return entry;
+  }
+
+  /** The entry as stored, without materializing float values. */
+  peek(dataId: DataId): Int8TensorData | undefined {
+    // DataStorage keeps entries in a private WeakMap; reading it directly
+    // skips both the data mover and the dequantization above.
+    return (this as unknown as {data: WeakMap<DataId, Int8TensorData>}).data.get(dataId);
+  }
+}
+
+/**
+ * The `int8` backend: tfjs-backend-cpu for every kernel, with a tensor store
+ * that also holds integer codes and quantization parameters, and integer
+ * kernels (kernels/) under the kernel names they replace.
+ */
+export class BackendInt8 extends MathBackendCPU {
+  override data: QuantAwareStorage;
+  readonly stats: BackendInt8Stats = {dequantizations: 0, derivations: 0};
+  private readonly liveStores = new Set<CodeStore>();
+
+  constructor() {
+    super();
+    this.data = new QuantAwareStorage(this, () => this.stats.dequantizations++);
+  }
+
+  /** The codes and parameters of a quantized tensor, or undefined for a float one. */
+  getQuantized(dataId: DataId): QuantizedData | undefined {
+    return this.data.peek(dataId)?.quantized;
+  }
+
+  /** Whether this tensor currently holds integer codes. */
+  isQuantized(dataId: DataId): boolean {
+    return this.getQuantized(dataId) !== undefined;
+  }
+
+  /**
+   * Stores codes with their parameters and returns the TensorInfo of a
+   * float32 tensor whose values are their dequantization.
+   */
+  makeQuantizedOutput(
+      codes: Codes | CodeStore, shape: number[], params: QuantizationParams,
+      name = 'output'): TensorInfo {
+    const store = isCodeStore(codes) ? codes : new ArrayCodeStore(codes);
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (store.length !== size) {
+      throw new Error(
+          `Quantized tensor '${name}': ${store.length} codes do not fill shape ` +
+          `[${shape.join(', ')}] (${size} elements).`);
+    }
+    validateQuantizationParams(params, shape, store.dtype, name);
+    const dataId = this.write(undefined as unknown as backend_util.BackendValues, shape, 'float32');
+    const entry = this.data.peek(dataId) as Int8TensorData;
+    entry.quantized = {dtype: store.dtype, params: copyParams(params), shape: shape.slice(), store};
+    this.liveStores.add(store);
+    return {dataId, shape, dtype: 'float32'};
+  }
+
+  /**
+   * Data derived from a tensor, computed once and freed when the tensor is
+   * disposed (the dynamic mode's per-channel weight codes live here).
+   */
+  derive<T>(dataId: DataId, key: string, create: () => T, free?: (value: T) => void): T {
+    const entry = this.data.peek(dataId);
+    if (entry == null) {
+      throw new Error(`Cannot derive '${key}' from a tensor that is not on the int8 backend.`);
+    }
+    entry.derived ??= new Map();
+    const hit = entry.derived.get(key);
+    if (hit !== undefined) return hit.value as T;
+    const value = create();
+    this.stats.derivations++;
+    entry.derived.set(key, {value, free: free && (() => free(value))});
+    return value;
+  }
+
+  override readSync(dataId: DataId): backend_util.BackendValues {
+    this.assertAlive(dataId);
+    return super.readSync(dataId);
+  }
+
+  override async read(dataId: DataId): Promise<backend_util.BackendValues> {
+    return this.readSync(dataId);
+  }
+
+  override refCount(dataId: DataId): number {
+    return this.data.peek(dataId)?.refCount ?? 0;
+  }
+
+  override incRef(dataId: DataId): void {
+    this.assertAlive(dataId);
+    // Data still held by another backend is moved here first (DataStorage.get
+    // does that), as the cpu backend's incRef does; peek alone would miss it.
+    (this.data.peek(dataId) ?? this.data.get(dataId)).refCount++;
+  }
+
+  override decRef(dataId: DataId): void {
+    const entry = this.data.peek(dataId);
+    if (entry != null) entry.refCount--;
+  }
+
+  override disposeData(dataId: DataId, force = false): boolean {
+    const entry = this.data.peek(dataId);
+    if (entry == null) return true;
+    entry.refCount--;
+    if (!force && entry.refCount > 0) return false;
+    if (entry.complexTensorInfos != null) {
+      this.disposeData(entry.complexTensorInfos.real.dataId, true);
+      this.disposeData(entry.complexTensorInfos.imag.dataId, true);
+    }
+    this.releaseCodes(entry);
+    this.data.delete(dataId);
+    return true;
+  }
+
+  override dispose(): void {
+    for (const store of this.liveStores) store.free();
+    this.liveStores.clear();
+    super.dispose();
+  }
+
+  private releaseCodes(entry: Int8TensorData): void {
+    if (entry.quantized != null) {
+      entry.quantized.store.free();
+      this.liveStores.delete(entry.quantized.store);
+      entry.quantized = undefined;
+    }
+    if (entry.derived != null) {
+      for (const {free} of entry.derived.values()) free?.();
+      entry.derived = undefined;
+    }
+  }
+
+  private assertAlive(dataId: DataId): void {
+    if (!this.data.has(dataId) && !engineKnows(dataId)) {
+      const id = (dataId as {id?: number}).id;
+      throw new Error(
+          `Tensor data ${id ?? ''} was read after it was disposed (backend 'int8').`);
+    }
+  }
+}
+
+function isCodeStore(x: Codes | CodeStore): x is CodeStore {
+  return typeof (x as CodeStore).codes === 'function';
+}
+
+function copyParams(p: QuantizationParams): QuantizationParams {
+  return p.axis === undefined ?
+      {scale: p.scale.slice(), zeroPoint: p.zeroPoint.slice()} :
+      {scale: p.scale.slice(), zeroPoint: p.zeroPoint.slice(), axis: p.axis};
+}
+
+/** Whether the engine still tracks this data id (it may live on another backend). */
+function engineKnows(dataId: DataId): boolean {
+  const state = (engine() as unknown as {state: {tensorInfo: WeakMap<DataId, unknown>}}).state;
+  return state.tensorInfo.has(dataId);
+}

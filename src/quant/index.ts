@@ -1,0 +1,26 @@
+// The integer arithmetic of Jacob et al. 2018 / TFLite: the only place in this
+// project where rounding rules are written. Kernels import from here.
+
+export * from './types';
+export type {CodeRange, QuantDtype} from './ranges';
+export {quantRange} from './ranges';
+export {roundHalfAwayFromZero, roundingDivide} from './rounding';
+export type {QuantizedMultiplier} from './fixed_point';
+export {
+  INT32_MAX,
+  INT32_MIN,
+  multiplyByQuantizedMultiplier,
+  quantizeMultiplier,
+  roundingDivideByPOT,
+  saturatingRoundingDoublingHighMul,
+} from './fixed_point';
+export type {ChooseQuantizationParamsOptions, PerTensorParams} from './params';
+export {chooseQuantizationParams, validateQuantizationParams} from './params';
+export type {PerChannelWeights} from './quantize';
+export {dequantizeValues, quantizeValues, quantizeWeightsPerChannel} from './quantize';
+export type {ActivationRange, FusedActivation, RequantizeParams} from './requantize';
+export {activationRange, prepareRequantize, requantize, requantizeValue} from './requantize';
+export type {QuantizedAddParams} from './add';
+export {ADD_LEFT_SHIFT, prepareQuantizedAdd, quantizedAdd} from './add';
+export type {QuantizedMeanParams} from './mean';
+export {prepareQuantizedMean, quantizedMean} from './mean';

@@ -1,0 +1,94 @@
+// Requantization: int32 accumulators to output codes (Jacob et al. 2018, eq. 7
+// followed by the clamp of §2.4), fused activation ranges, and moving codes
+// between two per-tensor quantizations.
+
+import {multiplyByQuantizedMultiplier, quantizeMultiplier} from './fixed_point';
+import {checkPerTensorParams} from './params';
+import type {PerTensorParams} from './params';
+import {quantRange} from './ranges';
+import {clamp, roundHalfAwayFromZero} from './rounding';
+
+/** A fused activation of a quantized kernel. */
+export type FusedActivation = 'linear' | 'relu' | 'relu6';
+
+/** An inclusive output code range [lo, hi]. */
+export interface ActivationRange {
+  lo: number;
+  hi: number;
+}
+
+/**
+ * The conv/matmul epilogue (CONTRACTS "Requantize"):
+ * clamp(zeroPoint + multiplyByQuantizedMultiplier(acc, multiplier, shift), lo, hi).
+ */
+export function requantize(
+  acc: number,
+  multiplier: number,
+  shift: number,
+  zeroPoint: number,
+  lo: number,
+  hi: number,
+): number {
+  return clamp(zeroPoint + multiplyByQuantizedMultiplier(acc, multiplier, shift), lo, hi);
+}
+
+/**
+ * The output code range of a fused activation — TFLite's
+ * CalculateActivationRangeQuantized: linear is the dtype's range; relu raises
+ * lo to the code of 0 (max(qmin, Z)); relu6 also lowers hi to the code of 6
+ * (min(qmax, Z + roundHalfAwayFromZero(6/S))).
+ */
+export function activationRange(
+  activation: FusedActivation,
+  scale: number,
+  zeroPoint: number,
+  dtype: 'int8' | 'uint8',
+): ActivationRange {
+  const {min, max} = quantRange(dtype);
+  switch (activation) {
+    case 'linear':
+      return {lo: min, hi: max};
+    case 'relu':
+      return {lo: Math.max(min, zeroPoint), hi: max};
+    case 'relu6':
+      return {lo: Math.max(min, zeroPoint), hi: Math.min(max, zeroPoint + roundHalfAwayFromZero(6 / scale))};
+    default:
+      throw new Error(`activationRange: unsupported fused activation '${String(activation)}'`);
+  }
+}
+
+/** Constants to move codes from one per-tensor quantization to another. */
+export interface RequantizeParams {
+  multiplier: number;
+  shift: number;
+  fromZeroPoint: number;
+  toZeroPoint: number;
+  lo: number;
+  hi: number;
+}
+
+/**
+ * Prepares requantizeValue: (M0, shift) = quantizeMultiplier(S_from/S_to) and
+ * the output dtype's full range — TFLite's Quantize kernel for an already
+ * quantized input (quantize.cc Prepare, reference_ops::Requantize).
+ */
+export function prepareRequantize(
+  from: PerTensorParams,
+  to: PerTensorParams,
+  outputDtype: 'int8' | 'uint8' = 'int8',
+): RequantizeParams {
+  checkPerTensorParams('prepareRequantize', 'from', from);
+  checkPerTensorParams('prepareRequantize', 'to', to);
+  const {multiplier, shift} = quantizeMultiplier(from.scale / to.scale);
+  const {min, max} = quantRange(outputDtype);
+  return {multiplier, shift, fromZeroPoint: from.zeroPoint, toZeroPoint: to.zeroPoint, lo: min, hi: max};
+}
+
+/**
+ * One code moved to the other quantization:
+ * clamp(Z_to + multiplyByQuantizedMultiplier(q − Z_from, M0, shift), lo, hi).
+ */
+export function requantizeValue(q: number, p: RequantizeParams): number {
+  const centered = (q - p.fromZeroPoint) | 0; // int32, as TFLite's input − input_zeropoint
+  return clamp(p.toZeroPoint + multiplyByQuantizedMultiplier(centered, p.multiplier, p.shift), p.lo, p.hi);
+}
