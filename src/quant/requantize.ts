@@ -89,6 +89,17 @@ export function prepareRequantize(
  * clamp(Z_to + multiplyByQuantizedMultiplier(q − Z_from, M0, shift), lo, hi).
  */
 export function requantizeValue(q: number, p: RequantizeParams): number {
-  const centered = (q - p.fromZeroPoint) | 0; // int32, as TFLite's input − input_zeropoint
+  const centered = saturateBeforeLeftShift((q - p.fromZeroPoint) | 0, p.shift);
   return clamp(p.toZeroPoint + multiplyByQuantizedMultiplier(centered, p.multiplier, p.shift), p.lo, p.hi);
+}
+
+/**
+ * Clamps x so that x·2^shift stays in int32. Where TFLite's int32 shift would
+ * wrap (undefined behaviour), |x·M| already exceeds every int8/int32 output
+ * range (M0 ≥ 2^30), so the clamp saturates to the correct end instead.
+ */
+function saturateBeforeLeftShift(x: number, shift: number): number {
+  if (shift <= 0) return x;
+  const limit = 2 ** (31 - shift);
+  return x >= limit ? limit - 1 : x < -limit ? -limit : x;
 }

@@ -19,11 +19,11 @@ describe('registration', () => {
 
   it('runs ops the cpu backend has, with the same results', async () => {
     const x = tf.tensor2d([[1, -2], [3, 4]]);
-    const y = tf.tidy(() => tf.sum(tf.add(tf.matMul(x, x), tf.softmax(x)), 1));
+    const y = tf.tidy(() => tf.sum(tf.add(tf.mul(x, x), tf.softmax(x)), 1));
     const int8Result = await y.data();
     await tf.setBackend('cpu');
     const xc = tf.tensor2d([[1, -2], [3, 4]]);
-    const yc = tf.tidy(() => tf.sum(tf.add(tf.matMul(xc, xc), tf.softmax(xc)), 1));
+    const yc = tf.tidy(() => tf.sum(tf.add(tf.mul(xc, xc), tf.softmax(xc)), 1));
     expect(Array.from(int8Result)).toEqual(Array.from(await yc.data()));
     tf.dispose([x, y, xc, yc]);
     await tf.setBackend('int8');

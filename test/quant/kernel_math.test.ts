@@ -173,6 +173,12 @@ describe('requantize between per-tensor params (TFLite reference_ops::Requantize
     expect([-128, 0, 127].map((q) => requantizeValue(q, u))).toEqual([0, 128, 255]);
   });
 
+  it('saturates to the right end when the scale ratio is large (int32 accumulator to int8)', () => {
+    const p = prepareRequantize({scale: 1000, zeroPoint: 0}, {scale: 1, zeroPoint: 0});
+    expect([3_000_000, -3_000_000, 2_000_000_000, -2_147_483_648, 0, 1].map((q) => requantizeValue(q, p)))
+        .toEqual([127, -128, 127, -128, 0, 127]);
+  });
+
   it('rejects bad params', () => {
     expect(() => prepareRequantize({scale: -1, zeroPoint: 0}, {scale: 1, zeroPoint: 0})).toThrow(/from scale -1/);
   });
