@@ -1,6 +1,12 @@
 import {KernelConfig} from '@tensorflow/tfjs-core';
 
 import {addConfig} from './Add';
+import {batchMatMulConfig} from './BatchMatMul';
+import {conv2DConfig} from './Conv2D';
+import {depthwiseConv2dNativeConfig} from './DepthwiseConv2dNative';
+import {fusedConv2DConfig} from './FusedConv2D';
+import {fusedDepthwiseConv2DConfig} from './FusedDepthwiseConv2D';
+import {fusedMatMulConfig} from './_FusedMatMul';
 import {avgPoolConfig} from './AvgPool';
 import {concatConfig} from './Concat';
 import {expandDimsConfig} from './ExpandDims';
@@ -34,4 +40,11 @@ export const int8KernelConfigs: KernelConfig[] = [
   reluConfig,
   relu6Config,
   reshapeConfig,
+  // Conv and matmul kernels (integer accumulation, kernels/impl/).
+  batchMatMulConfig,
+  conv2DConfig,
+  depthwiseConv2dNativeConfig,
+  fusedConv2DConfig,
+  fusedDepthwiseConv2DConfig,
+  fusedMatMulConfig,
 ];
