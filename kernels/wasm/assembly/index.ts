@@ -1,0 +1,7 @@
+// Entry point of the int8 WebAssembly SIMD kernel library. Every export takes
+// pointers into this module's memory; kernels/wasm/loader.ts wraps them.
+export {alloc, free, allocatedBytes, heapEnd, freeBlockCount} from './alloc';
+export {requantTableCreate, requantScalar} from './requant';
+export {gemmPack, gemmI8, gemmI32, conv2d} from './gemm';
+export {dwPack, depthwiseConv2d} from './depthwise';
+export {quantizeF32ToI8, dequantizeI8ToF32, dequantizeI32ToF32PerChannel, rangeF32} from './elementwise';
