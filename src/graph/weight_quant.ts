@@ -1,0 +1,117 @@
+// Weights, biases and multipliers of a quantized conv/matmul (pure functions on arrays).
+//   filter: int8 symmetric, per output channel, narrow range (CONTRACTS "Weights")
+//   bias:   int32, scale S_in·S_w[c], zero point 0
+//   requantize multiplier M[c] = S_in·S_w[c]/S_out → (M0, shift) with quantizeMultiplier
+
+import {activationRange, INT32_MAX, INT32_MIN, quantizeMultiplier, quantizeValues, quantizeWeightsPerChannel, roundHalfAwayFromZero} from '../quant';
+import type {QuantizedActivation} from '../ops/op_names';
+import {elementCount, WeightTensor} from './model_graph';
+import type {FusedComputeOp} from './op_catalog';
+
+export interface QuantizedFilter {
+  /** Codes in the filter's own layout. */
+  codes: Int8Array;
+  /** One scale per output channel (all equal when per tensor). */
+  scales: number[];
+  /** The filter_axis attr: the channel axis of the codes, or −1 for one scale for the whole tensor. */
+  axis: number;
+}
+
+/**
+ * The filter as the layout the per-channel axis applies to:
+ * conv [h,w,in,out] axis 3; depthwise [h,w,in,mult] as [h,w,in·mult] axis 2;
+ * matmul [K,N] axis 1, or [N,K] (transpose_b) axis 0.
+ */
+function channelView(op: FusedComputeOp, shape: readonly number[], transposeB: boolean): {shape: number[]; axis: number} {
+  if (op === '_FusedConv2D') return {shape: shape.slice(), axis: 3};
+  if (op === 'FusedDepthwiseConv2dNative') return {shape: [shape[0], shape[1], shape[2] * shape[3]], axis: 2};
+  return {shape: shape.slice(), axis: transposeB ? 0 : 1};
+}
+
+/**
+ * Largest |bias code| allowed: 2^30 leaves the int32 accumulator room for the
+ * Σ(q_in − z_in)·q_w terms (|term| ≤ 255·127, a few thousand of them).
+ */
+export const BIAS_CODE_LIMIT = 2 ** 30;
+
+/**
+ * Per-channel lower bounds on the weight scale so that the bias fits:
+ * |bias[c]| / (S_in·S_w[c]) ≤ BIAS_CODE_LIMIT. Matters for (near-)dead channels,
+ * whose tiny weights would otherwise give a tiny scale and an int32-saturated bias
+ * (TFLite's converter raises those weight scales the same way).
+ */
+export function minimumScalesForBias(bias: ArrayLike<number>, inputScale: number): number[] {
+  return Array.from(bias, b => Math.abs(b) / (inputScale * BIAS_CODE_LIMIT));
+}
+
+/**
+ * Symmetric int8 weight codes. Per channel unless `perChannel` is false or the
+ * filter is a depthwise one with channel multiplier > 1 (no single axis holds
+ * its output channels, so one scale covers it). `minimumScales` (per output
+ * channel) raises scales where needed (see minimumScalesForBias).
+ */
+export function quantizeFilter(op: FusedComputeOp, filter: WeightTensor, perChannel: boolean, transposeB: boolean, name: string,
+    minimumScales?: readonly number[]): QuantizedFilter {
+  const view = channelView(op, filter.shape, transposeB);
+  const channels = view.shape[view.axis];
+  const multiplierAboveOne = op === 'FusedDepthwiseConv2dNative' && filter.shape[3] !== 1;
+  if (!perChannel || multiplierAboveOne) {
+    const {codes, scale} = quantizeWeightsPerChannel(filter.values, [1, elementCount(filter.shape)], 0, name);
+    const needed = Math.max(scale[0], ...(minimumScales ?? []));
+    if (needed === scale[0]) return {codes, scales: new Array<number>(channels).fill(scale[0]), axis: -1};
+    const raised = quantizeValues(filter.values, [elementCount(filter.shape)], {scale: [needed], zeroPoint: [0]}, 'int8', name) as Int8Array;
+    return {codes: raised, scales: new Array<number>(channels).fill(needed), axis: -1};
+  }
+  const {codes, scale} = quantizeWeightsPerChannel(filter.values, view.shape, view.axis, name);
+  const scales = minimumScales === undefined ? scale : scale.map((s, c) => Math.max(s, minimumScales[c]));
+  if (scales.every((s, c) => s === scale[c])) {
+    // Depthwise codes keep their [h,w,in,1] layout; with multiplier 1 the channel axis is 2.
+    return {codes, scales, axis: view.axis};
+  }
+  const params = {scale: scales, zeroPoint: new Array<number>(channels).fill(0), axis: view.axis};
+  return {codes: quantizeValues(filter.values, view.shape, params, 'int8', name) as Int8Array, scales, axis: view.axis};
+}
+
+export interface QuantizedBias {
+  codes: Int32Array;
+  /** S_in·S_w[c]. */
+  scales: number[];
+  /** How many entries hit the int32 range (reported; 0 in any sane model). */
+  saturated: number;
+}
+
+/** bias[c] → round(bias[c] / (S_in·S_w[c])) in int32, zero point 0. */
+export function quantizeBias(bias: ArrayLike<number>, inputScale: number, filterScales: readonly number[]): QuantizedBias {
+  const codes = new Int32Array(bias.length);
+  const scales = filterScales.map(s => inputScale * s);
+  let saturated = 0;
+  for (let c = 0; c < bias.length; c++) {
+    const code = roundHalfAwayFromZero(bias[c] / scales[c]);
+    if (code > INT32_MAX || code < INT32_MIN) saturated++;
+    codes[c] = Math.min(INT32_MAX, Math.max(INT32_MIN, code));
+  }
+  return {codes, scales, saturated};
+}
+
+export interface OutputMultipliers {
+  multipliers: number[];
+  shifts: number[];
+}
+
+/** (M0[c], shift[c]) = quantizeMultiplier(S_in·S_w[c] / S_out). */
+export function outputMultipliers(inputScale: number, filterScales: readonly number[], outputScale: number): OutputMultipliers {
+  const multipliers: number[] = [];
+  const shifts: number[] = [];
+  for (const filterScale of filterScales) {
+    const {multiplier, shift} = quantizeMultiplier((inputScale * filterScale) / outputScale);
+    multipliers.push(multiplier);
+    shifts.push(shift);
+  }
+  return {multipliers, shifts};
+}
+
+/** The output code clamp of a fused activation ([-128, 127] tightened by relu/relu6). */
+export function outputCodeRange(activation: QuantizedActivation, outputScale: number, outputZeroPoint: number): {lo: number; hi: number} {
+  return activationRange(activation === 'none' ? 'linear' : activation, outputScale, outputZeroPoint, 'int8');
+}
+

@@ -1,0 +1,229 @@
+import {mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import * as tfl from '@tensorflow/tfjs-layers';
+import {loadGraphModel} from '@tensorflow/tfjs-converter';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+
+import {quantizeModel, QuantizedModel} from '../../src/graph/index';
+import {foldGraph} from '../../src/graph/fold';
+import {getFloatListAttr, getFloatAttr, getIntAttr, getIntListAttr, getStringAttr, NodeDef} from '../../src/graph/graph_def';
+import {INT8_CODES_QUANTIZATION, modelGraphToArtifacts} from '../../src/graph/artifacts';
+import {layersModelToGraph} from '../../src/graph/layers_export';
+import {sqnrOf} from '../../src/graph/report';
+import {quantizeMultiplier, roundHalfAwayFromZero} from '../../src/quant';
+import {fileIOHandler} from '../../src/io/file_io';
+import {buildSmallConvNet, graphModelFromArtifacts, setDeterministicWeights, syntheticImages} from './helpers';
+
+function nodesOf(artifacts: tf.io.ModelArtifacts): NodeDef[] {
+  return (artifacts.modelTopology as {node: NodeDef[]}).node;
+}
+
+function weightOf(artifacts: tf.io.ModelArtifacts, name: string): Float32Array | Int32Array {
+  const map = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
+  const values = map[name].dataSync() as Float32Array | Int32Array;
+  tf.dispose(Object.values(map));
+  return values;
+}
+
+describe('quantizeModel on a small MobileNet-like model', () => {
+  let model: tfl.LayersModel;
+  let calibration: tf.Tensor4D[];
+  let evaluation: tf.Tensor4D[];
+  let quantized: QuantizedModel;
+  const progress: Array<[number, number | undefined]> = [];
+
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+    model = buildSmallConvNet(1);
+    calibration = syntheticImages(8, 16, 21);
+    evaluation = syntheticImages(6, 16, 99);
+    // Without bias correction, so the bias codes can be checked against the folded float bias.
+    quantized = await quantizeModel(model, {calibrationData: calibration, biasCorrection: false, onProgress: (d, t) => progress.push([d, t])});
+  });
+
+  it('reports progress up to the total', () => {
+    expect(progress.length).toBeGreaterThan(8);
+    const [lastDone, lastTotal] = progress[progress.length - 1];
+    expect(lastDone).toBe(lastTotal);
+    expect(progress.every(([d], i) => i === 0 || d > progress[i - 1][0])).toBe(true);
+  });
+
+  it('lowers every conv/matmul to an int8 node and keeps softmax in float', () => {
+    const ops = nodesOf(quantized.artifacts).map(n => n.op);
+    expect(ops.filter(op => op === 'Int8FusedConv2D').length).toBe(3);
+    expect(ops.filter(op => op === 'Int8FusedDepthwiseConv2dNative').length).toBe(2);
+    expect(ops.filter(op => op === 'Int8FusedMatMul').length).toBe(1);
+    expect(ops).toContain('Int8AddV2');
+    expect(ops).toContain('Int8ConcatV2');
+    expect(ops).toContain('Softmax');
+    expect(ops).not.toContain('_FusedConv2D');
+    expect(ops).not.toContain('FusedBatchNormV3');
+    const softmax = quantized.report.find(e => e.op === 'Softmax');
+    expect(softmax).toMatchObject({dtype: 'float', scale: null, note: 'softmax output kept in float'});
+  });
+
+  it('folds the bias into int32 with scale S_in·S_w[c] and stores (M0, shift) per channel', () => {
+    const folded = foldGraph(layersModelToGraph(model));
+    const floatNode = folded.nodes.find(n => n.name === 'relu1')!;
+    const floatBias = folded.weights[floatNode.input![2]].values;
+    const node = nodesOf(quantized.artifacts).find(n => n.name === 'relu1')!;
+    expect(node.op).toBe('Int8FusedConv2D');
+    const inputScale = getFloatAttr(node, 'input_scale');
+    const filterScales = getFloatListAttr(node, 'filter_scales');
+    const outputScale = getFloatAttr(node, 'output_scale');
+    const biasCodes = weightOf(quantized.artifacts, node.input![2]);
+    expect(biasCodes).toBeInstanceOf(Int32Array);
+    expect(getFloatListAttr(node, 'bias_scales')).toEqual(filterScales.map(s => inputScale * s));
+    filterScales.forEach((s, c) => {
+      expect(biasCodes[c]).toBe(roundHalfAwayFromZero(floatBias[c] / (inputScale * s)));
+      const {multiplier, shift} = quantizeMultiplier(inputScale * s / outputScale);
+      expect(getIntListAttr(node, 'output_multipliers')[c]).toBe(multiplier);
+      expect(getIntListAttr(node, 'output_shifts')[c]).toBe(shift);
+    });
+    // relu6 is the output code clamp.
+    expect(getStringAttr(node, 'fused_activation')).toBe('relu6');
+    const zOut = getIntAttr(node, 'output_zero_point');
+    expect(getIntAttr(node, 'output_activation_min')).toBe(Math.max(-128, zOut));
+    expect(getIntAttr(node, 'output_activation_max')).toBe(Math.min(127, zOut + roundHalfAwayFromZero(6 / outputScale)));
+    // Weights are int8 codes, symmetric, narrow range, stored as uint8 bytes.
+    const filterSpec = quantized.artifacts.weightSpecs!.find(s => s.name === node.input![1])!;
+    expect(filterSpec.quantization).toEqual(INT8_CODES_QUANTIZATION);
+    const codes = weightOf(quantized.artifacts, node.input![1]);
+    expect(Array.from(codes).every(c => Number.isInteger(c) && c >= -127 && c <= 127)).toBe(true);
+    expect(Math.max(...Array.from(codes, Math.abs))).toBe(127);
+  });
+
+  it('stays close to the float model in the cpu simulation (per layer and end to end)', () => {
+    const qm = graphModelFromArtifacts(quantized.artifacts);
+    const reference: number[] = [];
+    const simulated: number[] = [];
+    let sameTop1 = 0;
+    for (const image of evaluation) {
+      const f = (model.predict(image) as tf.Tensor).dataSync();
+      const q = (qm.execute({image}) as tf.Tensor).dataSync();
+      reference.push(...f);
+      simulated.push(...q);
+      if (tf.argMax(tf.tensor(f)).dataSync()[0] === tf.argMax(tf.tensor(q)).dataSync()[0]) sameTop1++;
+    }
+    expect(sqnrOf(reference, simulated)).toBeGreaterThan(30);
+    expect(sameTop1).toBe(evaluation.length);
+    for (const entry of quantized.report.filter(e => e.sqnrDb !== null)) {
+      expect(entry.sqnrDb).toBeGreaterThan(20);
+    }
+  });
+
+  it('reports every quantized tensor with its range, scale and zero point', () => {
+    const int8 = quantized.report.filter(e => e.dtype === 'int8');
+    expect(int8.map(e => e.name)).toEqual(expect.arrayContaining(['image/quantized', 'relu1', 'add', 'cat', 'maxpool', 'gap']));
+    for (const e of int8) {
+      expect(e.scale).toBeGreaterThan(0);
+      expect(Number.isInteger(e.zeroPoint)).toBe(true);
+      expect(e.min).toBeCloseTo(e.scale! * (-128 - e.zeroPoint!), 10);
+      expect(e.max).toBeCloseTo(e.scale! * (127 - e.zeroPoint!), 10);
+      expect(e.min!).toBeLessThanOrEqual(0);
+      expect(e.max!).toBeGreaterThanOrEqual(0);
+    }
+    expect(quantized.report.find(e => e.name === 'maxpool')?.note).toMatch(/range shared with 'cat'/);
+    expect(quantized.report.find(e => e.name === 'logits')?.dtype).toBe('int8-compute');
+  });
+
+  it('saves model.json + weights that tf.loadGraphModel loads back, giving the same outputs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tfjs-int8-save-'));
+    try {
+      await quantized.save(fileIOHandler(join(dir, 'model.json')));
+      const loaded = await loadGraphModel(fileIOHandler(join(dir, 'model.json')));
+      const inMemory = graphModelFromArtifacts(quantized.artifacts);
+      for (const image of evaluation.slice(0, 2)) {
+        expect(Array.from((loaded.execute({image}) as tf.Tensor).dataSync())).toEqual(Array.from((inMemory.execute({image}) as tf.Tensor).dataSync()));
+      }
+      const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+      expect(json.format).toBe('graph-model');
+      expect(json.userDefinedMetadata.int8Quantization.method).toBe(quantized.method);
+      const specs = json.weightsManifest[0].weights as tf.io.WeightsManifestEntry[];
+      expect(specs.filter(s => s.name.endsWith('/bias_int32')).every(s => s.dtype === 'int32')).toBe(true);
+      expect(statSync(join(dir, 'weights.bin')).size).toBe(quantized.sizes.quantizedWeightBytes);
+    } finally {
+      rmSync(dir, {recursive: true, force: true});
+    }
+  });
+
+  it('keeps excluded nodes in float and says so', async () => {
+    const q = await quantizeModel(model, {calibrationData: calibration.slice(0, 3), exclude: ['pw'], reportSamples: 0});
+    const pw = nodesOf(q.artifacts).find(n => n.name === 'pw')!;
+    expect(pw.op).toBe('_FusedConv2D');
+    expect(q.report.find(e => e.name === 'pw')).toMatchObject({dtype: 'float', note: 'excluded by options.exclude'});
+    // Its output still feeds the int8 Add, through a quantize node.
+    expect(q.report.find(e => e.name === 'pw/quantized')).toMatchObject({dtype: 'int8', op: 'FakeQuantWithMinMaxVars'});
+    await expect(quantizeModel(model, {calibrationData: calibration, exclude: ['nope']})).rejects.toThrow("options.exclude names 'nope'");
+  });
+
+  it('quantizes weights per tensor when perChannel is false', async () => {
+    const q = await quantizeModel(model, {calibrationData: calibration.slice(0, 3), perChannel: false, reportSamples: 0});
+    for (const node of nodesOf(q.artifacts).filter(n => n.op.startsWith('Int8Fused'))) {
+      expect(getIntAttr(node, 'filter_axis')).toBe(-1);
+      expect(new Set(getFloatListAttr(node, 'filter_scales')).size).toBe(1);
+    }
+  });
+
+  it('accepts an async iterable of named tensor maps, and every calibration method', async () => {
+    async function* named() {
+      for (const image of calibration.slice(0, 3)) yield {'image:0': image};
+    }
+    for (const method of ['minmax', 'ema', 'percentile', 'entropy', 'mse'] as const) {
+      const q = await quantizeModel(model, {calibrationData: method === 'minmax' ? named() : calibration.slice(0, 3), method, reportSamples: 0});
+      expect(q.method).toBe(method);
+      expect(q.report.filter(e => e.dtype === 'int8').every(e => e.scale! > 0)).toBe(true);
+    }
+  });
+
+  it('bias correction removes the mean output shift of weight rounding (measured on the calibration data)', async () => {
+    const names = ['relu1', 'pw', 'sep'];
+    const meanError = (artifacts: tf.io.ModelArtifacts): number => {
+      const q = graphModelFromArtifacts(artifacts);
+      const f = graphModelFromArtifacts(modelGraphToArtifacts(foldGraph(layersModelToGraph(model))));
+      let total = 0;
+      for (const name of names) {
+        const perChannel: number[] = [];
+        for (const image of calibration) {
+          const diff = tf.sub(q.execute({image}, name) as tf.Tensor, f.execute({image}, name) as tf.Tensor);
+          const channels = diff.shape[diff.rank - 1] as number;
+          const m = tf.mean(tf.reshape(diff, [-1, channels]), 0).dataSync();
+          m.forEach((v, c) => (perChannel[c] = (perChannel[c] ?? 0) + v / calibration.length));
+        }
+        total += perChannel.reduce((a, v) => a + Math.abs(v), 0) / perChannel.length;
+      }
+      return total;
+    };
+    const plain = await quantizeModel(model, {calibrationData: calibration, biasCorrection: false, reportSamples: 0});
+    const corrected = await quantizeModel(model, {calibrationData: calibration, biasCorrection: true, reportSamples: 0});
+    expect(corrected.artifacts.userDefinedMetadata).toMatchObject({int8Quantization: {biasCorrection: true}});
+    expect(meanError(corrected.artifacts)).toBeLessThan(meanError(plain.artifacts));
+  });
+
+  afterAll(() => {
+    tf.dispose([...calibration, ...evaluation]);
+  });
+});
+
+describe('artifact size', () => {
+  it('stores weights as int8 codes and biases as int32: ≤ 26% of the float model', async () => {
+    await tf.setBackend('cpu');
+    const input = tfl.input({shape: [12, 12, 16]});
+    let x = tfl.layers.conv2d({filters: 64, kernelSize: 3, padding: 'same', activation: 'relu'}).apply(input) as tfl.SymbolicTensor;
+    x = tfl.layers.depthwiseConv2d({kernelSize: 3, padding: 'same', activation: 'relu'}).apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.conv2d({filters: 96, kernelSize: 1, activation: 'relu'}).apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.globalAveragePooling2d({}).apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.dense({units: 200}).apply(x) as tfl.SymbolicTensor;
+    const model = tfl.model({inputs: input, outputs: x});
+    setDeterministicWeights(model, 3);
+    const data = [0, 1].map(s => tf.randomUniform([1, 12, 12, 16], 0, 1, 'float32', s));
+    const q = await quantizeModel(model, {calibrationData: data, reportSamples: 0});
+    const floatBytes = model.countParams() * 4;
+    expect(q.sizes.floatWeightBytes).toBeGreaterThanOrEqual(floatBytes); // + the global pool's int32 axes
+    expect(q.sizes.quantizedWeightBytes / floatBytes).toBeLessThanOrEqual(0.26);
+  });
+});

@@ -1,0 +1,70 @@
+import {describe, expect, it} from 'vitest';
+
+import {
+  BIAS_CODE_LIMIT, minimumScalesForBias, outputCodeRange, outputMultipliers, quantizeBias, quantizeFilter,
+} from '../../src/graph/weight_quant';
+import type {WeightTensor} from '../../src/graph/model_graph';
+import {multiplyByQuantizedMultiplier} from '../../src/quant';
+
+const weight = (shape: number[], values: number[]): WeightTensor => ({dtype: 'float32', shape, values: Float32Array.from(values)});
+
+describe('weights, biases and multipliers of a quantized conv', () => {
+  it('quantizes filters symmetrically per output channel, narrow range, in each op\'s layout', () => {
+    // conv [1,1,2,2]: channel 0 = {1, -0.5}, channel 1 = {0.2, 0.4}
+    const conv = quantizeFilter('_FusedConv2D', weight([1, 1, 2, 2], [1, 0.2, -0.5, 0.4]), true, false, 'w');
+    expect(conv.axis).toBe(3);
+    expect(conv.scales).toEqual([1 / 127, Math.fround(0.4) / 127]);
+    expect(Array.from(conv.codes)).toEqual([127, 63, -64, 127]); // float32 0.2/(0.4/127) = 63.4999…
+    // depthwise [1,2,2,1]: channels are the input channels (axis 2)
+    const dw = quantizeFilter('FusedDepthwiseConv2dNative', weight([1, 2, 2, 1], [2, 1, -1, 0.5]), true, false, 'dw');
+    expect(dw.axis).toBe(2);
+    expect(dw.scales).toEqual([2 / 127, 1 / 127]);
+    // matmul [K=2, N=3] and its transpose [N=3, K=2]
+    const mm = quantizeFilter('_FusedMatMul', weight([2, 3], [1, 2, 3, -1, -4, 1.5]), true, false, 'mm');
+    expect(mm.scales).toEqual([1 / 127, 4 / 127, 3 / 127]);
+    const mmT = quantizeFilter('_FusedMatMul', weight([3, 2], [1, -1, 2, -4, 3, 1.5]), true, true, 'mmT');
+    expect(mmT.axis).toBe(0);
+    expect(mmT.scales).toEqual([1 / 127, 4 / 127, 3 / 127]);
+    // per tensor: one scale, axis −1
+    const perTensor = quantizeFilter('_FusedConv2D', weight([1, 1, 2, 2], [1, 0.2, -0.5, 0.4]), false, false, 'w');
+    expect(perTensor.axis).toBe(-1);
+    expect(perTensor.scales).toEqual([1 / 127, 1 / 127]);
+  });
+
+  it('rounds the bias to int32 at S_in·S_w[c], zero point 0', () => {
+    const bias = quantizeBias([0.5, -0.25, 1e-9], 0.1, [0.01, 0.02, 0.5]);
+    expect(bias.scales[0]).toBeCloseTo(0.001, 15);
+    expect(bias.scales[1]).toBeCloseTo(0.002, 15);
+    expect(Array.from(bias.codes)).toEqual([500, -125, 0]);
+    expect(bias.saturated).toBe(0);
+  });
+
+  it('raises the weight scale of a near-dead channel so its bias fits in int32 (≤ 2^30)', () => {
+    const filter = weight([1, 1, 1, 2], [1e-13, 0.5]);
+    const bias = [3, 0.1];
+    const inputScale = 0.02;
+    const q = quantizeFilter('_FusedConv2D', filter, true, false, 'w', minimumScalesForBias(bias, inputScale));
+    expect(q.scales[0]).toBeCloseTo(3 / (inputScale * BIAS_CODE_LIMIT), 20);
+    expect(q.scales[1]).toBe(0.5 / 127);
+    const b = quantizeBias(bias, inputScale, q.scales);
+    expect(b.saturated).toBe(0);
+    expect(Math.abs(b.codes[0])).toBeLessThanOrEqual(BIAS_CODE_LIMIT);
+    expect(b.codes[0] * inputScale * q.scales[0]).toBeCloseTo(3, 6);
+    expect(q.codes[0]).toBe(0);
+  });
+
+  it('gives (M0, shift) per channel that multiply like S_in·S_w[c]/S_out', () => {
+    const {multipliers, shifts} = outputMultipliers(0.05, [0.001, 0.02], 0.1);
+    [0.0005, 0.01].forEach((m, c) => {
+      expect(multipliers[c]).toBeGreaterThanOrEqual(2 ** 30);
+      expect(multiplyByQuantizedMultiplier(100000, multipliers[c], shifts[c])).toBe(Math.round(100000 * m));
+    });
+  });
+
+  it('clamps outputs to the fused activation: relu at Z, relu6 at Z + round(6/S)', () => {
+    expect(outputCodeRange('none', 0.1, 5)).toEqual({lo: -128, hi: 127});
+    expect(outputCodeRange('relu', 0.1, 5)).toEqual({lo: 5, hi: 127});
+    expect(outputCodeRange('relu6', 0.05, -128)).toEqual({lo: -128, hi: -8});
+  });
+
+});
