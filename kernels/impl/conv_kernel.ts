@@ -25,6 +25,8 @@ import {
   checkActivation, checkBroadcastsTo, checkDataFormat, checkDimRoundingMode, checkLeakyReluAlpha, checkPad,
   checkPair, checkRank, withKernelName,
 } from './validate';
+import {wasmConv} from './wasm_conv';
+import {activeInt8Wasm, unlessOutOfMemory} from './wasm_dispatch';
 import {foldZeroPoints} from './zero_point_fold';
 
 /** Inputs of the conv kernels (bias and prelu weights only for the fused ones). */
@@ -83,6 +85,12 @@ export function runConv(kind: ConvKind, args: ConvKernelArgs): TensorInfo {
   if (!integerCapable(x, filter, info)) return floatFallback(kind, args, spec);
 
   const g = convGeometry(info);
+  // WebAssembly SIMD kernels when available (wasm_dispatch.ts); the code below is the reference.
+  const wasm = activeInt8Wasm();
+  if (wasm !== null) {
+    const result = unlessOutOfMemory(() => wasmConv(wasm, kind, backend, x, filter, g, spec));
+    if (result !== null) return result;
+  }
   const layout = {batches: 1, channelInner: 1, channelCount: g.outChannels};
   const input = activationOperand(backend, x);
   const weights = input === null ? null : weightOperand(backend, filter, layout, `${kernelName} filter`);

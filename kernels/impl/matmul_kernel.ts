@@ -29,6 +29,8 @@ import type {WeightOperand} from './operands';
 import {accumulatorScale, finishFloat, finishInteger, int32Bias, isIntegerEpilogue, quantizeIfAsked} from './output';
 import type {EpilogueSpec} from './output';
 import {checkActivation, checkBroadcastsTo, checkLeakyReluAlpha, withKernelName} from './validate';
+import {activeInt8Wasm, unlessOutOfMemory} from './wasm_dispatch';
+import {wasmMatMul} from './wasm_matmul';
 import {foldZeroPoints} from './zero_point_fold';
 
 /** Inputs of the matmul kernels (bias and prelu weights only for _FusedMatMul). */
@@ -83,6 +85,13 @@ export function runMatMul(kind: MatMulKind, args: MatMulKernelArgs): TensorInfo 
   const nonEmpty = [...a.shape, ...b.shape].every(d => d > 0);
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || !nonEmpty) return float();
 
+  // WebAssembly SIMD kernels when available (wasm_dispatch.ts) and b is a
+  // weight without batch; the code below is the reference.
+  const wasm = activeInt8Wasm();
+  if (wasm !== null && g.batchB === 1 && isWeightLike(backend, b, g)) {
+    const result = unlessOutOfMemory(() => wasmMatMul(wasm, kernelName, backend, a, b, g, rightLayout(g), spec));
+    if (result !== null) return result;
+  }
   const left = activationOperand(backend, a);
   const right = left === null ? null : rightOperand(backend, b, g, kernelName);
   if (left === null || right === null) return float();  // NaN or ±Infinity in a or b
@@ -137,17 +146,25 @@ function matMulGeometry(kernelName: string, a: TensorInfo, b: TensorInfo, attrs:
   return {g: {batch, batchA, batchB, m, k, n, transposeA, transposeB}, outShape: [...outer, m, n]};
 }
 
-/** b as per-column symmetric weights when weight-like, else per tensor (see the top of this file). */
-function rightOperand(backend: BackendInt8, b: TensorInfo, g: MatMulGeometry, kernelName: string):
-    WeightOperand | null {
-  const layout: ChannelLayout = {batches: g.batchB, channelInner: g.transposeB ? g.k : 1, channelCount: g.n};
+/** The output columns of b (respecting transposeB) as weight channels. */
+function rightLayout(g: MatMulGeometry): ChannelLayout {
+  return {batches: g.batchB, channelInner: g.transposeB ? g.k : 1, channelCount: g.n};
+}
+
+/** Whether b is weight-like (see the top of this file). */
+function isWeightLike(backend: BackendInt8, b: TensorInfo, g: MatMulGeometry): boolean {
   ensureOnBackend(backend, b);
   const q = backend.getQuantized(b.dataId);
   const int8 = q !== undefined && q.dtype === 'int8';
-  const ownPerColumn = int8 && channelScalesOf(q.params, q.shape, layout) !== null;
+  const ownPerColumn = int8 && channelScalesOf(q.params, q.shape, rightLayout(g)) !== null;
   const ownPerTensor = int8 && q.params.scale.length === 1;
-  if (ownPerColumn || (!ownPerTensor && g.batchB === 1)) {
-    return weightOperand(backend, b, layout, `${kernelName} b`);
-  }
+  return ownPerColumn || (!ownPerTensor && g.batchB === 1);
+}
+
+/** b as per-column symmetric weights when weight-like, else per tensor (see the top of this file). */
+function rightOperand(backend: BackendInt8, b: TensorInfo, g: MatMulGeometry, kernelName: string):
+    WeightOperand | null {
+  const layout = rightLayout(g);
+  if (isWeightLike(backend, b, g)) return weightOperand(backend, b, layout, `${kernelName} b`);
   return perTensorWeightOperand(backend, b, layout);
 }

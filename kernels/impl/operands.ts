@@ -13,8 +13,8 @@ import type {TensorInfo} from '@tensorflow/tfjs-core';
 
 import type {BackendInt8, DataId, QuantizedData} from '../../src/backend';
 import type {QuantizationParams} from '../../src/quant';
-import {quantizeActivation, quantizeWeightsByChannel} from './dynamic';
-import type {ChannelLayout, ChannelWeightCodes} from './dynamic';
+import {biasCorrection, inputChannelMeans, quantizeActivation, quantizeWeightsByChannel, weightErrorByInput} from './dynamic';
+import type {ChannelLayout, ChannelWeightCodes, InputChannelLayout} from './dynamic';
 import {weightChannelSums} from './zero_point_fold';
 
 /** An int8 per-tensor operand: r = scale·(q − zeroPoint). */
@@ -114,12 +114,40 @@ export function weightOperand(
       cache: {dataId: w.dataId, key},
     };
   }
-  const key = `int8.weights.float:${layoutKey(layout)}`;
+  const key = `${FLOAT_WEIGHTS_KEY}${layoutKey(layout)}`;
   const prepared = backend.derive(w.dataId, key, () => {
     weightCacheCounters.quantized++;
     return quantizeWeightsByChannel(floatValues(backend, w), layout, name);
   }, () => weightCacheCounters.freed++);
   return prepared === null ? null : weightsFromCodes(prepared, {dataId: w.dataId, key});
+}
+
+/** The cache key prefix of float weights quantized by weightOperand. */
+const FLOAT_WEIGHTS_KEY = 'int8.weights.float:';
+
+/**
+ * The dynamic mode's bias correction (dynamic.ts, Nagel et al. 2019 §4.2) for
+ * the float input `x` (as `input`) and the float weight `w` (as `weights`, from
+ * weightOperand with `layout`): per output channel, −Σ_i (W_q − W)[i, c]·E[x_i]
+ * with E[x_i] the mean of input channel i of this input, to add to the float
+ * bias before the activation. The weight error is computed once per weight and
+ * cached with it. Null when there is nothing to correct: an input that held
+ * codes (static mode), weights that held codes (no float original) or
+ * weights with several batch slices. `activationInner` places the input
+ * channel of `x` (inputChannelMeans): 1 for NHWC and [M, K], M for [K, M].
+ */
+export function dynamicBiasCorrection(
+    backend: BackendInt8, x: TensorInfo, input: ActivationOperand, w: TensorInfo, weights: WeightOperand,
+    layout: ChannelLayout, inputLayout: InputChannelLayout, activationInner = 1): Float64Array | null {
+  const {cache} = weights;
+  if (input.fromCodes || cache === null || !cache.key.startsWith(FLOAT_WEIGHTS_KEY) || layout.batches !== 1) {
+    return null;
+  }
+  const error = backend.derive(cache.dataId, `${cache.key}:error:${inputLayout.inputInner}x${inputLayout.inputCount}`,
+                               () => weightErrorByInput(floatValues(backend, w), weights.codes(), weights.channelScale,
+                                                        layout, inputLayout));
+  const means = inputChannelMeans(floatValues(backend, x), inputLayout.inputCount, activationInner);
+  return biasCorrection(error, means, layout.channelCount);
 }
 
 function weightsFromCodes(w: ChannelWeightCodes, cache: WeightOperand['cache']): WeightOperand {

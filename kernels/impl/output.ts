@@ -57,7 +57,7 @@ export function accumulatorScale(inputScale: number, weights: WeightOperand): Fl
 }
 
 /** Data derived from the weights, cached with them when they are cached. */
-function cachedWithWeights<T>(backend: BackendInt8, weights: WeightOperand, key: string, create: () => T): T {
+export function cachedWithWeights<T>(backend: BackendInt8, weights: WeightOperand, key: string, create: () => T): T {
   if (weights.cache === null) return create();
   return backend.derive(weights.cache.dataId, `${weights.cache.key}:${key}`, create);
 }
@@ -169,11 +169,11 @@ export function quantizeIfAsked(backend: BackendInt8, spec: EpilogueSpec, result
   return floatOrInt8Output(backend, {...spec, outShape: result.shape.slice()}, values);
 }
 
-function perTensor(p: PerTensorParams): QuantizationParams {
+export function perTensor(p: PerTensorParams): QuantizationParams {
   return {scale: [p.scale], zeroPoint: [p.zeroPoint]};
 }
 
 /** Accumulator parameters: scale S_acc[c] along the last axis, zero point 0. */
-function accumulatorParams(accScale: Float64Array, outShape: number[]): QuantizationParams {
+export function accumulatorParams(accScale: Float64Array, outShape: number[]): QuantizationParams {
   return {scale: Array.from(accScale), zeroPoint: new Array<number>(accScale.length).fill(0), axis: outShape.length - 1};
 }

@@ -26,20 +26,29 @@ export interface Int8WasmExports {
   gemmI8(a: number, lda: number, m: number, zA: number, packed: number, table: number,
          zOut: number, lo: number, hi: number, out: number, ldc: number): number;
   gemmI32(a: number, lda: number, m: number, zA: number, packed: number, out: number, ldc: number): number;
+  gemmF32(a: number, lda: number, m: number, zA: number, packed: number, out: number, ldc: number): number;
+  floatEpilogueSet(scales: number, bias: number, act: number): void;
+  floatEpilogueRange(out: number): void;
   conv2d(input: number, batch: number, h: number, w: number, cin: number,
          kh: number, kw: number, sh: number, sw: number, dh: number, dw: number,
          padTop: number, padLeft: number, oh: number, ow: number, zIn: number,
          packed: number, table: number, zOut: number, lo: number, hi: number,
-         out: number, outInt32: number): number;
+         out: number, outKind: number): number;
   dwPack(w: number, kh: number, kw: number, c: number, mult: number, bias: number): number;
   depthwiseConv2d(input: number, batch: number, h: number, w: number, c: number, packed: number,
                   sh: number, sw: number, dh: number, dw: number, padTop: number, padLeft: number,
                   oh: number, ow: number, zIn: number, table: number, zOut: number, lo: number, hi: number,
-                  out: number, outInt32: number): number;
+                  out: number, outKind: number): number;
   quantizeF32ToI8(src: number, n: number, scale: number, zeroPoint: number, dst: number): number;
   dequantizeI8ToF32(src: number, n: number, scale: number, zeroPoint: number, dst: number): void;
   dequantizeI32ToF32PerChannel(src: number, rows: number, channels: number, scales: number, dst: number): void;
   rangeF32(src: number, n: number, out: number): number;
+  gemmBiasPtr(packed: number): number;
+  dwBiasPtr(packed: number): number;
+  dequantizeI32Epilogue(src: number, rows: number, channels: number, scales: number, bias: number, act: number,
+                        dst: number): void;
+  transposeI8(src: number, rows: number, cols: number, dst: number): void;
+  repeatChannelsI8(src: number, pixels: number, c: number, m: number, dst: number): void;
 }
 
 /** Same shape as src/code_store.ts's CodeStore (kept local: kernels/ does not import src/backend). */
@@ -141,10 +150,46 @@ let shared: Int8Wasm | null | undefined;
 
 /**
  * The process-wide instance (created synchronously on first use) in which the
- * backend keeps its codes and packed weights; null without WebAssembly SIMD.
+ * backend keeps its codes and packed weights; null without WebAssembly SIMD, or
+ * when synchronous compilation fails (e.g. a browser main thread refusing to
+ * compile a module this size synchronously: call preloadSharedInt8Wasm first).
  */
 export function sharedInt8Wasm(): Int8Wasm | null {
-  if (shared === undefined) shared = loadInt8WasmSync();
+  if (shared === undefined) {
+    try {
+      shared = loadInt8WasmSync();
+    } catch {
+      shared = null;
+    }
+  }
+  return shared;
+}
+
+/**
+ * Compiles and instantiates the process-wide instance asynchronously (the way
+ * browsers want it: a main thread may refuse to compile a module this size
+ * synchronously), from `bytes` (e.g. fetched from a URL the app configured) or
+ * the embedded copy, so that sharedInt8Wasm() never compiles synchronously.
+ * Call it before the first kernel runs (e.g. in the backend's async factory).
+ * Once an instance exists it is kept (tensors may hold codes in its memory)
+ * and `bytes` are ignored. Resolves to the instance, or null without
+ * WebAssembly SIMD; rejects when given `bytes` fail to compile or instantiate.
+ */
+export async function preloadSharedInt8Wasm(bytes?: BufferSource): Promise<Int8Wasm | null> {
+  if (shared !== undefined && shared !== null) return shared;
+  if (!simdSupported()) {
+    shared = null;
+    return null;
+  }
+  let loaded: Int8Wasm | null;
+  if (bytes === undefined) {
+    loaded = await loadInt8Wasm();
+  } else {
+    const module = await WebAssembly.compile(bytes);
+    const instance = await WebAssembly.instantiate(module, IMPORTS);
+    loaded = new Int8Wasm(instance.exports as unknown as Int8WasmExports);
+  }
+  if (shared === undefined || shared === null) shared = loaded;
   return shared;
 }
 
@@ -153,6 +198,7 @@ const ERRORS: Record<number, string> = {
   [-2]: 'the packed weights are not of this kind (or were freed)',
   [-3]: 'the requantization table is missing or has fewer channels than the output',
   [-4]: 'the packed weights do not match the input shape',
+  [-5]: 'unknown output kind',
 };
 
 function check(kernel: string, code: number): void {
@@ -173,6 +219,21 @@ export interface Int8OutputParams {
   /** Clamp bounds, default [-128, 127]; a fused ReLU/ReLU6 tightens them. */
   lo?: number;
   hi?: number;
+}
+
+/**
+ * The float32 output of the dynamic mode, fused into the kernels' epilogue:
+ * `out = act(float32(scale[c]·acc) + bias[c])` (float64 product rounded once,
+ * then a float32 addition; relu `v < 0 ? 0 : v`, relu6 also `v > 6 ? 6 : v`).
+ */
+export interface FloatOutputParams {
+  /** Address of float64[channels]: the accumulator scale of each output channel. */
+  scales: number;
+  /** Address of float32[channels], or 0 for no bias. */
+  bias: number;
+  activation: 'linear' | 'relu' | 'relu6';
+  /** 8 bytes from alloc where the [min, max] of the output is written. */
+  rangeOut: number;
 }
 
 /** Weights packed for gemm / conv2d: K x N (conv: kh*kw*cin x cout). */
@@ -324,10 +385,15 @@ export class Int8Wasm {
       checkInt(`shift[${i}]`, shift[i], -31, 31);
     }
     const m0 = this.allocInt32(multiplier);
-    const sh = this.allocInt32(shift);
-    const t = this.exports.requantTableCreate(m0, sh, n, multiplier.length === 1 && n !== 1 ? 1 : 0) >>> 0;
-    this.free(m0);
-    this.free(sh);
+    let sh = 0;
+    let t = 0;
+    try {
+      sh = this.allocInt32(shift);
+      t = this.exports.requantTableCreate(m0, sh, n, multiplier.length === 1 && n !== 1 ? 1 : 0) >>> 0;
+    } finally {
+      this.free(m0);
+      if (sh !== 0) this.free(sh);
+    }
     if (t === 0) throw new Error('int8 wasm createRequantTable: out of memory');
     return new RequantTable(this, t, n);
   }
@@ -346,11 +412,17 @@ export class Int8Wasm {
     if (options.bias !== undefined && typeof options.bias !== 'number' && options.bias.length !== n) {
       throw new Error(`int8 wasm packGemmWeights: ${options.bias.length} biases given for ${n} channels`);
     }
+    const {bias} = options;
     const w = typeof weights === 'number' ? weights : this.allocInt8(weights);
-    const b = options.bias === undefined ? 0 : typeof options.bias === 'number' ? options.bias : this.allocInt32(options.bias);
-    const p = this.exports.gemmPack(w, k, n, options.transposed ? 1 : 0, b) >>> 0;
-    if (typeof weights !== 'number') this.free(w);
-    if (options.bias !== undefined && typeof options.bias !== 'number') this.free(b);
+    let b = 0;
+    let p = 0;
+    try {
+      b = bias === undefined ? 0 : typeof bias === 'number' ? bias : this.allocInt32(bias);
+      p = this.exports.gemmPack(w, k, n, options.transposed ? 1 : 0, b) >>> 0;
+    } finally {
+      if (typeof weights !== 'number') this.free(w);
+      if (bias !== undefined && typeof bias !== 'number' && b !== 0) this.free(b);
+    }
     if (p === 0) throw new Error('int8 wasm packGemmWeights: out of memory');
     return new PackedGemmWeights(this, p, k, n);
   }
@@ -370,11 +442,17 @@ export class Int8Wasm {
     if (options.bias !== undefined && typeof options.bias !== 'number' && options.bias.length !== n) {
       throw new Error(`int8 wasm packDepthwiseWeights: ${options.bias.length} biases given for ${n} channels`);
     }
+    const {bias} = options;
     const w = typeof weights === 'number' ? weights : this.allocInt8(weights);
-    const b = options.bias === undefined ? 0 : typeof options.bias === 'number' ? options.bias : this.allocInt32(options.bias);
-    const p = this.exports.dwPack(w, kh, kw, channels, multiplier, b) >>> 0;
-    if (typeof weights !== 'number') this.free(w);
-    if (options.bias !== undefined && typeof options.bias !== 'number') this.free(b);
+    let b = 0;
+    let p = 0;
+    try {
+      b = bias === undefined ? 0 : typeof bias === 'number' ? bias : this.allocInt32(bias);
+      p = this.exports.dwPack(w, kh, kw, channels, multiplier, b) >>> 0;
+    } finally {
+      if (typeof weights !== 'number') this.free(w);
+      if (bias !== undefined && typeof bias !== 'number' && b !== 0) this.free(b);
+    }
     if (p === 0) throw new Error('int8 wasm packDepthwiseWeights: out of memory');
     return new PackedDepthwiseWeights(this, p, kh, kw, channels, multiplier);
   }
@@ -425,6 +503,30 @@ export class Int8Wasm {
       p.out, p.ldc ?? p.weights.n));
   }
 
+  /** gemm with the float epilogue: out (float32, row stride ldc) = act(scale·(bias + Σ (A − zA)·B) + fbias). */
+  gemmFloat32(p: {a: number; m: number; zeroPointA: number; weights: PackedGemmWeights; out: number;
+    lda?: number; ldc?: number} & FloatOutputParams): {min: number; max: number} {
+    this.checkWeights(p.weights);
+    this.checkGemmArgs(p);
+    this.setFloatOutput(p);
+    check('gemmFloat32', this.exports.gemmF32(p.a, p.lda ?? p.weights.k, p.m, p.zeroPointA, p.weights.ptr,
+      p.out, p.ldc ?? p.weights.n));
+    return this.floatRange(p.rangeOut);
+  }
+
+  private setFloatOutput(p: FloatOutputParams): void {
+    const act = p.activation === 'linear' ? 0 : p.activation === 'relu' ? 1 : p.activation === 'relu6' ? 2 : -1;
+    if (act < 0) throw new Error(`int8 wasm: activation '${String(p.activation)}' has no float epilogue`);
+    this.exports.floatEpilogueSet(p.scales, p.bias, act);
+  }
+
+  /** [min, max] of the values the last float-epilogue kernel wrote ([Infinity, -Infinity] if none). */
+  private floatRange(rangeOut: number): {min: number; max: number} {
+    this.exports.floatEpilogueRange(rangeOut);
+    const f = this.heapF32();
+    return {min: f[rangeOut >> 2], max: f[(rangeOut >> 2) + 1]};
+  }
+
   private convArgs(g: ConvGeometry): number[] {
     const sh = g.strideHeight ?? 1, sw = g.strideWidth ?? 1;
     const dh = g.dilationHeight ?? 1, dw = g.dilationWidth ?? 1;
@@ -459,6 +561,32 @@ export class Int8Wasm {
     const [b, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow] = this.convArgs(p);
     check('conv2dInt32', this.exports.conv2d(p.input, b, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow,
       p.zeroPointIn, p.weights.ptr, 0, 0, 0, 0, p.out, 1));
+  }
+
+  /** NHWC convolution with the float epilogue (float32 output); returns the output's [min, max]. */
+  conv2dFloat32(p: ConvGeometry & {input: number; zeroPointIn: number; weights: PackedGemmWeights; out: number}
+    & FloatOutputParams): {min: number; max: number} {
+    this.checkWeights(p.weights);
+    checkInt('zeroPointIn', p.zeroPointIn, -128, 127);
+    const [b, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow] = this.convArgs(p);
+    this.setFloatOutput(p);
+    check('conv2dFloat32', this.exports.conv2d(p.input, b, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow,
+      p.zeroPointIn, p.weights.ptr, 0, 0, 0, 0, p.out, 2));
+    return this.floatRange(p.rangeOut);
+  }
+
+  /** NHWC depthwise convolution with the float epilogue (float32 output); returns the output's [min, max]. */
+  depthwiseConv2dFloat32(p: Omit<ConvGeometry, 'filterHeight' | 'filterWidth' | 'inChannels'> & {input: number;
+    zeroPointIn: number; weights: PackedDepthwiseWeights; out: number} & FloatOutputParams): {min: number; max: number} {
+    this.checkWeights(p.weights);
+    checkInt('zeroPointIn', p.zeroPointIn, -128, 127);
+    const wt = p.weights;
+    const [b, h, w, c, , , sh, sw, dh, dw, pt, pl, oh, ow] = this.convArgs(
+      {...p, inChannels: wt.channels, filterHeight: wt.kh, filterWidth: wt.kw});
+    this.setFloatOutput(p);
+    check('depthwiseConv2dFloat32', this.exports.depthwiseConv2d(p.input, b, h, w, c, wt.ptr, sh, sw, dh, dw,
+      pt, pl, oh, ow, p.zeroPointIn, 0, 0, 0, 0, p.out, 2));
+    return this.floatRange(p.rangeOut);
   }
 
   /** NHWC depthwise convolution, int8 output (channels * multiplier output channels). */
@@ -515,6 +643,62 @@ export class Int8Wasm {
     return r;
   }
 
+  /**
+   * Overwrites the int32 bias stored inside packed weights (the packing keeps it
+   * next to the weights): `bias` (one value per output channel), or zeros for null.
+   */
+  setPackedBias(weights: PackedGemmWeights | PackedDepthwiseWeights, bias: Int32Array | null): void {
+    this.checkWeights(weights);
+    const gemm = weights instanceof PackedGemmWeights;
+    const n = gemm ? weights.n : weights.channels * weights.multiplier;
+    const p = (gemm ? this.exports.gemmBiasPtr(weights.ptr) : this.exports.dwBiasPtr(weights.ptr)) >>> 0;
+    if (p === 0) throw new Error('int8 wasm setPackedBias: the packed weights are not of their kind (or were freed)');
+    if (bias !== null && bias.length !== n) {
+      throw new Error(`int8 wasm setPackedBias: ${bias.length} biases given for ${n} channels`);
+    }
+    const heap = this.heapI32();
+    if (bias === null) heap.fill(0, p >> 2, (p >> 2) + n); else heap.set(bias, p >> 2);
+  }
+
+  /**
+   * The dynamic mode's float epilogue on int32 accumulators [rows, channels] at src:
+   * dst = act(float32(scale[c]·q) + bias[c]) with scales a float64[channels] block,
+   * bias a float32[channels] block (0 = none), act 'linear' | 'relu' | 'relu6'.
+   * dst may be src (in place). No allocation.
+   */
+  dequantizeInt32Epilogue(src: number, rows: number, channels: number, scalesPtr: number, biasPtr: number,
+                          act: 'linear' | 'relu' | 'relu6', dst: number): void {
+    checkInt('rows', rows, 0, 0x7fffffff);
+    checkInt('channels', channels, 1, 0x7fffffff);
+    this.exports.dequantizeI32Epilogue(src, rows, channels, scalesPtr, biasPtr,
+      act === 'linear' ? 0 : act === 'relu' ? 1 : 2, dst);
+  }
+
+  /** dst [cols, rows] = transpose of the int8 matrix src [rows, cols]. No allocation. */
+  transposeInt8(src: number, rows: number, cols: number, dst: number): void {
+    checkInt('rows', rows, 0, 0x7fffffff);
+    checkInt('cols', cols, 0, 0x7fffffff);
+    this.exports.transposeI8(src, rows, cols, dst);
+  }
+
+  /** dst [pixels, c·m] = each int8 channel of src [pixels, c] repeated m times (c·m·pixels bytes). No allocation. */
+  repeatChannelsInt8(src: number, pixels: number, c: number, m: number, dst: number): void {
+    checkInt('pixels', pixels, 0, 0x7fffffff);
+    checkInt('c', c, 1, 0x7fffffff);
+    checkInt('m', m, 1, 0x7fffffff);
+    this.exports.repeatChannelsI8(src, pixels, c, m, dst);
+  }
+
+  /**
+   * range() writing its two float32 results into `scratch` (8 bytes from alloc)
+   * instead of a block allocated per call.
+   */
+  rangeInto(src: number, n: number, scratch: number): {min: number; max: number; nanCount: number} {
+    const nanCount = this.exports.rangeF32(src, n, scratch);
+    const f = this.heapF32();
+    return {min: f[scratch >> 2], max: f[(scratch >> 2) + 1], nanCount};
+  }
+
   /** dst[r, c] = float32(scales[c] * src[r, c]) for int32 accumulators [rows, channels]. */
   dequantizeInt32PerChannel(src: number, rows: number, channels: number, scales: ArrayLike<number>, dst: number): void {
     if (scales.length !== channels) {
@@ -558,6 +742,11 @@ export class WasmCodeStore implements CodeStore {
     checkInt('length', length, 0, 0x3fffffff);
     if (ptr === 0 || ptr % 16 !== 0) throw new Error(`int8 wasm WasmCodeStore.adopt: ${ptr} is not a block from alloc`);
     return new WasmCodeStore(wasm, dtype, length, ptr);
+  }
+
+  /** Whether the codes live in the memory of `wasm` (then kernels of `wasm` may read `ptr`). */
+  isIn(wasm: Int8Wasm): boolean {
+    return this.wasm === wasm;
   }
 
   /** Byte address of the codes in wasm memory (for kernels). */

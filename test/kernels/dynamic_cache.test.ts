@@ -3,15 +3,23 @@
 // (float weights, backend.derive on the weight's dataId) and in static mode
 // (channel sums, int32 bias and requantization multipliers derived once).
 import * as tf from '@tensorflow/tfjs-core';
-import {beforeAll, describe, expect, it} from 'vitest';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import {weightCacheCounters} from '../../kernels/impl/operands';
 import {int8Backend, quantizedTensor} from '../../src/index';
 import {randomCodes, randomData, rngFor} from './conv_matmul_helpers';
 
 describe('weight cache', () => {
+  // The reference kernels' cache; the wasm kernels add packed weights and
+  // requantization tables to it (test/kernels/wasm_memory.test.ts).
+  let wasmBefore = false;
   beforeAll(async () => {
     await tf.setBackend('int8');
+    wasmBefore = tf.env().getBool('INT8_WASM');
+    tf.env().set('INT8_WASM', false);
+  });
+  afterAll(() => {
+    tf.env().set('INT8_WASM', wasmBefore);
   });
 
   it('dynamic FusedConv2D: a filter used 100 times is quantized once and freed with the filter', () => {

@@ -20,7 +20,7 @@
 // Other multipliers use a scalar loop (exact, slow).
 import {alloc, free} from './alloc';
 import {RQ_N, RQ_NP, requantOne} from './requant';
-import {ACC, OUT_I32, outputMode, storeAcc2x16} from './epilogue';
+import {ACC, OUT_F32, OUT_I32, outputBytes, outputMode, storeAcc2x16, storeFloatOne} from './epilogue';
 
 // Packed depthwise weights header (int32 fields).
 export const DW_KH: usize = 0;
@@ -107,7 +107,7 @@ function pixelOne(ptrs: usize, pairs: i32, wdata: usize, cp: i32, biasAdj: usize
                   mode: i32, table: usize, np4: usize, n: i32, dst: usize,
                   zOut: i32, lo: i32, hi: i32): void {
   let wp = wdata;
-  const esize = mode == OUT_I32 ? 4 : 1;
+  const esize = outputBytes(mode);
   for (let cb = 0; cb < cp; cb += 16) {
     const bo = biasAdj + <usize>(cb * 4);
     let a0 = v128.load(bo), a1 = v128.load(bo, 16), a2 = v128.load(bo, 32), a3 = v128.load(bo, 48);
@@ -140,7 +140,7 @@ function pixelTwo(pa: usize, pb: usize, offs: usize, pairs: i32, wdata: usize, c
                   mode: i32, table: usize, np4: usize, n: i32, da: usize, db: usize,
                   zOut: i32, lo: i32, hi: i32): void {
   let wp = wdata;
-  const esize = mode == OUT_I32 ? 4 : 1;
+  const esize = outputBytes(mode);
   for (let cb = 0; cb < cp; cb += 16) {
     const bo = biasAdj + <usize>(cb * 4);
     let a0 = v128.load(bo), a1 = v128.load(bo, 16), a2 = v128.load(bo, 32), a3 = v128.load(bo, 48);
@@ -202,6 +202,8 @@ function dwScalar(input: usize, batch: i32, h: i32, w: i32, c: i32, packed: usiz
       }
       if (mode == OUT_I32) {
         store<i32>(out + <usize>((pix * n + o) * 4), acc);
+      } else if (mode == OUT_F32) {
+        storeFloatOne(acc, o, out + <usize>((pix * n + o) * 4));
       } else {
         const v = requantOne(acc, table, np4, o, zOut, lo, hi);
         store<i8>(out + <usize>(pix * n + o), <i8>v);
@@ -213,19 +215,21 @@ function dwScalar(input: usize, batch: i32, h: i32, w: i32, c: i32, packed: usiz
 /**
  * Depthwise convolution. input [batch, h, w, c] int8 (zero point zIn); packed from
  * dwPack; output [batch, oh, ow, c*mult], int8 requantized by `table` (zOut, clamp to
- * [lo, hi]) or int32 accumulators when outInt32 != 0. Returns 0 or a negative error.
+ * [lo, hi]) when outKind == 0, int32 accumulators when 1, float32 (the float epilogue,
+ * parameters from floatEpilogueSet) when 2. Returns 0 or a negative error.
  */
 export function depthwiseConv2d(input: usize, batch: i32, h: i32, w: i32, c: i32, packed: usize,
                                 sh: i32, sw: i32, dh: i32, dw: i32, padTop: i32, padLeft: i32,
                                 oh: i32, ow: i32, zIn: i32, table: usize, zOut: i32, lo: i32, hi: i32,
-                                out: usize, outInt32: i32): i32 {
+                                out: usize, outKind: i32): i32 {
   if (load<i32>(packed, DW_TAG) != DW_TAG_VALUE) return -2;
   if (load<i32>(packed, DW_C) != c) return -4;
   const mult = load<i32>(packed, DW_MULT);
   const n = c * mult;
-  if (outInt32 == 0 && (table == 0 || load<i32>(table, RQ_N) < n)) return -3;
-  const mode = outInt32 != 0 ? OUT_I32 : outputMode(table);
-  const np4: usize = outInt32 != 0 ? 0 : <usize>(load<i32>(table, RQ_NP) * 4);
+  if (outKind < 0 || outKind > 2) return -5;
+  if (outKind == 0 && (table == 0 || load<i32>(table, RQ_N) < n)) return -3;
+  const mode = outKind == 1 ? OUT_I32 : outKind == 2 ? OUT_F32 : outputMode(table);
+  const np4: usize = outKind != 0 ? 0 : <usize>(load<i32>(table, RQ_NP) * 4);
   if (batch <= 0 || oh <= 0 || ow <= 0) return 0;
   if (mult != 1) {
     dwScalar(input, batch, h, w, c, packed, sh, sw, dh, dw, padTop, padLeft, oh, ow,
@@ -261,7 +265,13 @@ export function depthwiseConv2d(input: usize, batch: i32, h: i32, w: i32, c: i32
   const xLo = padLeft <= 0 ? 0 : (padLeft + sw - 1) / sw;
   let xHi = (w - 1 - (kw - 1) * dw + padLeft);
   xHi = xHi < 0 ? -1 : xHi / sw;
-  const esize = mode == OUT_I32 ? 4 : 1;
+  // The output may be narrower (shorter) than the taps allow: explicit padding with a
+  // smaller right (bottom) pad, or tfjs's numeric padding, whose output size comes from
+  // the filter height alone. Pixels past the output must never be written (pixelTwo
+  // writes x + 1).
+  if (xHi > ow - 1) xHi = ow - 1;
+  if (yHi > oh - 1) yHi = oh - 1;
+  const esize = outputBytes(mode);
   const rowStrideIn = w * c;
   const outPixel = <usize>(n * esize);
   const inStepX = <usize>(sw * c);
@@ -304,4 +314,14 @@ export function depthwiseConv2d(input: usize, batch: i32, h: i32, w: i32, c: i32
   }
   free(scratch);
   return 0;
+}
+
+/**
+ * The address of the int32 bias (C*mult values, then zeros up to a multiple of 16)
+ * stored inside packed depthwise weights, or 0 when `packed` is not depthwise weights.
+ * Callers may overwrite the first C*mult values between kernel calls.
+ */
+export function dwBiasPtr(packed: usize): usize {
+  if (packed == 0 || load<i32>(packed, DW_TAG) != DW_TAG_VALUE) return 0;
+  return <usize>load<i32>(packed, DW_BIAS);
 }

@@ -1,6 +1,6 @@
 // Epilogues shared by the GEMM/convolution and depthwise kernels: int32 accumulators of
 // up to 2 rows x 16 channels, left by a micro-kernel in ACC, to int8 (requantized, see
-// requant.ts) or int32 outputs.
+// requant.ts), int32 or float32 (dequantized, bias, relu/relu6: the dynamic mode) outputs.
 import {
   A_H, A_LEFT, A_LIM, A_M0, A_NEGLIM, A_PN, A_POW, RQ_FLAGS, RQ_FLAG_LEFT, RQ_FLAG_SCALAR,
   RQ_HEADER, RQ_NP, requantOne, requantVec, requantWith,
@@ -15,6 +15,106 @@ export const OUT_I32: i32 = 0;
 export const OUT_I8: i32 = 1;
 export const OUT_I8_LEFT: i32 = 2;
 export const OUT_I8_SCALAR: i32 = 3;
+export const OUT_F32: i32 = 4;
+
+/** Bytes per output element of a mode. */
+@inline export function outputBytes(mode: i32): usize {
+  return mode == OUT_I32 || mode == OUT_F32 ? 4 : 1;
+}
+
+// ---------------------------------------------------------------------------
+// The float32 epilogue (OUT_F32), bit-exact with the dynamic mode's TypeScript one
+// (and with elementwise.ts dequantizeI32Epilogue): v = float32(scale[c] * acc) in
+// float64, v = float32(v + bias[c]), relu v < 0 ? 0 : v, relu6 also v > 6 ? 6 : v.
+// It also keeps the [min, max] of every value written (for the next layer's dynamic
+// quantization). Parameters are set by floatEpilogueSet before the kernel call.
+
+let fScales: usize = 0; // f64[channels]
+let fBias: usize = 0;   // f32[channels], 0 = none
+let fAct: i32 = 0;      // 0 linear, 1 relu, 2 relu6
+const FRANGE: usize = memory.data(32, 16); // f32x4 running min, f32x4 running max
+
+/**
+ * Sets the parameters of the float32 epilogue for the next kernel calls (outKind 2)
+ * and resets the running range.
+ */
+export function floatEpilogueSet(scales: usize, bias: usize, act: i32): void {
+  fScales = scales;
+  fBias = bias;
+  fAct = act;
+  v128.store(FRANGE, f32x4.splat(Infinity));
+  v128.store(FRANGE, f32x4.splat(-Infinity), 16);
+}
+
+/** Writes [min, max] (two float32) of the values written since floatEpilogueSet to out. */
+export function floatEpilogueRange(out: usize): void {
+  let lo = v128.load(FRANGE), hi = v128.load(FRANGE, 16);
+  lo = f32x4.pmin(lo, v128.shuffle<f32>(lo, lo, 2, 3, 0, 1));
+  lo = f32x4.pmin(lo, v128.shuffle<f32>(lo, lo, 1, 0, 3, 2));
+  hi = f32x4.pmax(hi, v128.shuffle<f32>(hi, hi, 2, 3, 0, 1));
+  hi = f32x4.pmax(hi, v128.shuffle<f32>(hi, hi, 1, 0, 3, 2));
+  store<f32>(out, f32x4.extract_lane(lo, 0));
+  store<f32>(out, f32x4.extract_lane(hi, 0), 4);
+}
+
+/** Four channels [c, c + 4) of accumulators q as float32. */
+@inline function floatGroup(q: v128, c: i32): v128 {
+  const s = fScales + <usize>(c * 8);
+  const d0 = f64x2.mul(f64x2.convert_low_i32x4_s(q), v128.load(s));
+  const d1 = f64x2.mul(f64x2.convert_low_i32x4_s(v128.shuffle<i32>(q, q, 2, 3, 0, 1)), v128.load(s, 16));
+  let v = v128.shuffle<i32>(f32x4.demote_f64x2_zero(d0), f32x4.demote_f64x2_zero(d1), 0, 1, 4, 5);
+  if (fBias != 0) v = f32x4.add(v, v128.load(fBias + <usize>(c * 4)));
+  if (fAct != 0) {
+    const zero = f32x4.splat(0);
+    v = v128.bitselect(zero, v, f32x4.lt(v, zero));
+    if (fAct == 2) {
+      const six = f32x4.splat(6);
+      v = v128.bitselect(six, v, f32x4.gt(v, six));
+    }
+  }
+  return v;
+}
+
+/** One channel c of accumulator q as float32. */
+@inline export function floatOne(q: i32, c: i32): f32 {
+  let v = <f32>(load<f64>(fScales + <usize>(c * 8)) * <f64>q);
+  if (fBias != 0) v = v + load<f32>(fBias + <usize>(c * 4));
+  if (fAct != 0) {
+    if (v < 0) v = 0;
+    else if (fAct == 2 && v > 6) v = 6;
+  }
+  return v;
+}
+
+/** Stores one float32 output and widens the running range by it. */
+export function storeFloatOne(q: i32, c: i32, dst: usize): void {
+  const v = floatOne(q, c);
+  store<f32>(dst, v);
+  const x = f32x4.splat(v);
+  v128.store(FRANGE, f32x4.pmin(v128.load(FRANGE), x));
+  v128.store(FRANGE, f32x4.pmax(v128.load(FRANGE, 16), x), 16);
+}
+
+/** One row of up to 16 accumulators (channels [c0, c0 + valid)) at acc to float32 at dst. */
+export function epilogueF32(acc: usize, dst: usize, c0: i32, valid: i32): void {
+  let lo = v128.load(FRANGE), hi = v128.load(FRANGE, 16);
+  let j = 0;
+  for (; j + 4 <= valid; j += 4) {
+    const v = floatGroup(v128.load(acc + <usize>(j * 4)), c0 + j);
+    v128.store(dst + <usize>(j * 4), v);
+    lo = f32x4.pmin(lo, v);
+    hi = f32x4.pmax(hi, v);
+  }
+  for (; j < valid; j++) {
+    const v = floatOne(load<i32>(acc + <usize>(j * 4)), c0 + j);
+    store<f32>(dst + <usize>(j * 4), v);
+    const x = f32x4.splat(v);
+    lo = f32x4.pmin(lo, x);
+    hi = f32x4.pmax(hi, x);
+  }
+  v128.store(FRANGE, lo);
+  v128.store(FRANGE, hi, 16);
+}
 
 /** The output mode of a requantization table (int8 output), or OUT_I32 when table == 0. */
 export function outputMode(table: usize): i32 {
@@ -128,6 +228,9 @@ export function storeAcc2x16(mode: i32, table: usize, np4: usize, c0: i32, d0: u
     if (d1 != 0) epilogueI32(ACC + 64, d1, valid);
   } else if (mode == OUT_I8_LEFT) {
     epilogue2x16Left(table, np4, c0, d0, d1, valid, zOut, lo, hi);
+  } else if (mode == OUT_F32) {
+    epilogueF32(ACC, d0, c0, valid);
+    if (d1 != 0) epilogueF32(ACC + 64, d1, c0, valid);
   } else {
     epilogueI8(ACC, d0, c0, valid, 16, table, zOut, lo, hi);
     if (d1 != 0) epilogueI8(ACC + 64, d1, c0, valid, 16, table, zOut, lo, hi);

@@ -28,7 +28,7 @@
 import {alloc, free} from './alloc';
 import {RQ_N, RQ_NP} from './requant';
 import {
-  ACC, OUT_I32, epilogueI32, epilogueI8, outputMode, storeAcc2x16,
+  ACC, OUT_F32, OUT_I32, epilogueF32, epilogueI32, epilogueI8, outputMode, storeAcc2x16,
 } from './epilogue';
 
 // Packed weights header (int32 fields).
@@ -261,10 +261,17 @@ function interleavePairs(src: usize, pairs: i32, ks: i32, dst: usize): void {
 // Driver.
 
 /** Returns 0, or a negative error code. */
-function run(m: i32, packed: usize, out: usize, ldc: i32, outInt32: bool,
+// Output kinds of run (and of conv2d's last argument).
+const KIND_I8: i32 = 0;
+const KIND_I32: i32 = 1;
+const KIND_F32: i32 = 2;
+
+function run(m: i32, packed: usize, out: usize, ldc: i32, kind: i32,
              table: usize, zOut: i32, lo: i32, hi: i32): i32 {
   if (load<i32>(packed, PK_TAG) != GEMM_TAG) return -2;
-  if (!outInt32) {
+  if (kind < KIND_I8 || kind > KIND_F32) return -5;
+  const outInt32 = kind == KIND_I32;
+  if (kind == KIND_I8) {
     if (table == 0 || load<i32>(table, RQ_N) < load<i32>(packed, PK_N)) return -3;
   }
   if (m <= 0) return 0;
@@ -286,10 +293,10 @@ function run(m: i32, packed: usize, out: usize, ldc: i32, outInt32: bool,
   if (scratch == 0) return -1;
   const apack = scratch + <usize>mb * rowBytes;
   const steps = ks >> 3;
-  const esize: usize = outInt32 ? 4 : 1;
+  const esize: usize = kind == KIND_I8 ? 1 : 4;
   const ldcBytes = <usize>ldc * esize;
-  const mode = outInt32 ? OUT_I32 : outputMode(table);
-  const np4: usize = outInt32 ? 0 : <usize>(load<i32>(table, RQ_NP) * 4);
+  const mode = outInt32 ? OUT_I32 : kind == KIND_F32 ? OUT_F32 : outputMode(table);
+  const np4: usize = kind != KIND_I8 ? 0 : <usize>(load<i32>(table, RQ_NP) * 4);
   for (let r0 = 0; r0 < m; r0 += mb) {
     const rows = m - r0 < mb ? m - r0 : mb;
     fillRows(r0, rows, scratch, ks);
@@ -315,6 +322,9 @@ function run(m: i32, packed: usize, out: usize, ldc: i32, outInt32: bool,
         if (outInt32) {
           epilogueI32(ACC, d0, valid);
           if (two) epilogueI32(ACC + 64, d1, valid);
+        } else if (kind == KIND_F32) {
+          epilogueF32(ACC, d0, c0, valid);
+          if (two) epilogueF32(ACC + 64, d1, c0, valid);
         } else {
           epilogueI8(ACC, d0, c0, valid, width, table, zOut, lo, hi);
           if (two) epilogueI8(ACC + 64, d1, c0, valid, width, table, zOut, lo, hi);
@@ -334,26 +344,36 @@ function run(m: i32, packed: usize, out: usize, ldc: i32, outInt32: bool,
 export function gemmI8(a: usize, lda: i32, m: i32, zA: i32, packed: usize, table: usize,
                        zOut: i32, lo: i32, hi: i32, out: usize, ldc: i32): i32 {
   srcMode = 0; srcPtr = a; srcLda = lda; srcZero = zA; srcK = load<i32>(packed, PK_K);
-  return run(m, packed, out, ldc, false, table, zOut, lo, hi);
+  return run(m, packed, out, ldc, KIND_I8, table, zOut, lo, hi);
 }
 
 /** out (int32, M x N, row stride ldc elements) = bias + (A - zA) x B. */
 export function gemmI32(a: usize, lda: i32, m: i32, zA: i32, packed: usize, out: usize, ldc: i32): i32 {
   srcMode = 0; srcPtr = a; srcLda = lda; srcZero = zA; srcK = load<i32>(packed, PK_K);
-  return run(m, packed, out, ldc, true, 0, 0, 0, 0);
+  return run(m, packed, out, ldc, KIND_I32, 0, 0, 0, 0);
+}
+
+/**
+ * out (float32, M x N, row stride ldc elements) = the float epilogue (epilogue.ts,
+ * parameters from floatEpilogueSet) of bias + (A - zA) x B.
+ */
+export function gemmF32(a: usize, lda: i32, m: i32, zA: i32, packed: usize, out: usize, ldc: i32): i32 {
+  srcMode = 0; srcPtr = a; srcLda = lda; srcZero = zA; srcK = load<i32>(packed, PK_K);
+  return run(m, packed, out, ldc, KIND_F32, 0, 0, 0, 0);
 }
 
 /**
  * NHWC convolution: input [batch, h, w, cin] int8 with zero point zIn, weights packed
  * from the HWIO filter viewed as a (kh*kw*cin) x cout matrix, output
- * [batch, oh, ow, cout]. Padding reads as zIn. outInt32 != 0 writes int32
- * accumulators (table, zOut, lo, hi unused).
+ * [batch, oh, ow, cout]. Padding reads as zIn. outKind: 0 int8 (requantized by table,
+ * zOut, clamped to [lo, hi]), 1 int32 accumulators, 2 float32 (the float epilogue,
+ * parameters from floatEpilogueSet); table, zOut, lo, hi are unused for 1 and 2.
  */
 export function conv2d(input: usize, batch: i32, h: i32, w: i32, cin: i32,
                        kh: i32, kw: i32, sh: i32, sw: i32, dh: i32, dw: i32,
                        padTop: i32, padLeft: i32, oh: i32, ow: i32, zIn: i32,
                        packed: usize, table: usize, zOut: i32, lo: i32, hi: i32,
-                       out: usize, outInt32: i32): i32 {
+                       out: usize, outKind: i32): i32 {
   if (load<i32>(packed, PK_TAG) != GEMM_TAG) return -2;
   if (load<i32>(packed, PK_K) != kh * kw * cin) return -4;
   const cout = load<i32>(packed, PK_N);
@@ -366,5 +386,16 @@ export function conv2d(input: usize, batch: i32, h: i32, w: i32, cin: i32,
     cvH = h; cvW = w; cvC = cin; cvKH = kh; cvKW = kw; cvSH = sh; cvSW = sw;
     cvDH = dh; cvDW = dw; cvPT = padTop; cvPL = padLeft; cvOH = oh; cvOW = ow;
   }
-  return run(batch * oh * ow, packed, out, cout, outInt32 != 0, table, zOut, lo, hi);
+  return run(batch * oh * ow, packed, out, cout, outKind, table, zOut, lo, hi);
+}
+
+/**
+ * The address of the int32 bias (N values, then zeros up to a multiple of 16) stored
+ * inside packed GEMM weights, or 0 when `packed` is not GEMM weights. Callers may
+ * overwrite the first N values between kernel calls (the bias of a static layer
+ * depends on the bias tensor and the input scale, the packing only on the weights).
+ */
+export function gemmBiasPtr(packed: usize): usize {
+  if (packed == 0 || load<i32>(packed, PK_TAG) != GEMM_TAG) return 0;
+  return <usize>load<i32>(packed, PK_BIAS);
 }

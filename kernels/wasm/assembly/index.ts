@@ -2,6 +2,10 @@
 // pointers into this module's memory; kernels/wasm/loader.ts wraps them.
 export {alloc, free, allocatedBytes, heapEnd, freeBlockCount} from './alloc';
 export {requantTableCreate, requantScalar} from './requant';
-export {gemmPack, gemmI8, gemmI32, conv2d} from './gemm';
-export {dwPack, depthwiseConv2d} from './depthwise';
-export {quantizeF32ToI8, dequantizeI8ToF32, dequantizeI32ToF32PerChannel, rangeF32} from './elementwise';
+export {gemmPack, gemmI8, gemmI32, gemmF32, conv2d, gemmBiasPtr} from './gemm';
+export {floatEpilogueSet, floatEpilogueRange} from './epilogue';
+export {dwPack, depthwiseConv2d, dwBiasPtr} from './depthwise';
+export {
+  quantizeF32ToI8, dequantizeI8ToF32, dequantizeI32ToF32PerChannel, rangeF32, dequantizeI32Epilogue, transposeI8,
+  repeatChannelsI8,
+} from './elementwise';

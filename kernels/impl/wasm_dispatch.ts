@@ -1,0 +1,421 @@
+// The switch between the WebAssembly SIMD kernels (kernels/wasm) and the
+// TypeScript reference kernels, and what the wasm paths of the conv and matmul
+// kernel bodies share: the activation in wasm memory, weights packed once per
+// weight tensor, and the three epilogues (int8 codes, int32 accumulators,
+// float). Every path here computes exactly what the reference computes
+// (conv_kernel.ts, matmul_kernel.ts with output.ts): same operands (operands.ts
+// decides quantization parameters), same int32 accumulators, same epilogue
+// formulas; test/kernels/wasm_*.test.ts check it bit for bit.
+//
+// The switch: the tfjs environment flag INT8_WASM (default: the runtime
+// validates WebAssembly SIMD and the environment variable TFJS_INT8_WASM is not
+// "0"/"false"). `tf.env().set('INT8_WASM', false)` forces the reference kernels.
+//
+// Memory (all in the process-wide instance sharedInt8Wasm()):
+// - packed weights and requantization tables: derived data of the weight
+//   tensor (backend.derive), freed with it;
+// - int8 / int32 outputs of the integer epilogues: WasmCodeStore, freed with
+//   the output tensor; a later kernel reads them by pointer, without a copy;
+// - float outputs of the fused float epilogue: their values (the "twin",
+//   derived data of the output tensor, freed with it), copied into JavaScript
+//   only when read (see FloatTwin);
+// - one 16-byte block per instance for ranges, kept;
+// - everything else (input codes, accumulators of the unfused float epilogue,
+//   scale blocks, repeated channels): allocated and freed within the call.
+
+import {env} from '@tensorflow/tfjs-core';
+import type {TensorInfo} from '@tensorflow/tfjs-core';
+
+import type {BackendInt8} from '../../src/backend';
+import {activationRange, chooseQuantizationParams, validateQuantizationParams} from '../../src/quant';
+import {
+  Int8Wasm, PackedDepthwiseWeights, PackedGemmWeights, RequantTable, sharedInt8Wasm, simdSupported, WasmCodeStore,
+} from '../wasm/loader';
+import type {FloatOutputParams} from '../wasm/loader';
+import {
+  addBias, applyActivation, broadcastOverOutput, channelMultipliers, clampAccumulators, sixInAccumulatorScale,
+} from './epilogue';
+import type {ChannelBroadcast} from './epilogue';
+import {ensureOnBackend, floatValues} from './operands';
+import type {WeightOperand} from './operands';
+import {
+  accumulatorParams, accumulatorScale, cachedWithWeights, floatOrInt8Output, int32Bias, isIntegerEpilogue, perTensor,
+} from './output';
+import type {EpilogueSpec} from './output';
+
+/** The tfjs environment flag that enables the WebAssembly kernels. */
+export const INT8_WASM_FLAG = 'INT8_WASM';
+
+function defaultEnabled(): boolean {
+  const setting = (globalThis as {process?: {env?: Record<string, string | undefined>}}).process?.env?.TFJS_INT8_WASM;
+  if (setting === '0' || setting === 'false') return false;
+  return simdSupported();
+}
+
+function registerFlag(): void {
+  const registry = (env() as unknown as {flagRegistry?: Record<string, unknown>}).flagRegistry;
+  if (registry?.[INT8_WASM_FLAG] == null) env().registerFlag(INT8_WASM_FLAG, defaultEnabled);
+}
+registerFlag();
+
+/**
+ * The wasm kernels to use for this call, or null for the reference kernels
+ * (flag off, no WebAssembly SIMD, or the module failed to load).
+ */
+export function activeInt8Wasm(): Int8Wasm | null {
+  if (!env().getBool(INT8_WASM_FLAG)) return null;
+  return sharedInt8Wasm();
+}
+
+/**
+ * Runs a wasm path, turning "out of WebAssembly memory" (wasm32 memory ends at
+ * 4 GiB, and may be capped lower) into null: the caller then runs the
+ * reference kernel on JavaScript arrays. Every wasm path frees what it
+ * allocated when it throws.
+ */
+export function unlessOutOfMemory(run: () => TensorInfo | null): TensorInfo | null {
+  try {
+    return run();
+  } catch (e) {
+    if (e instanceof Error && /^int8 wasm[^:]*: out of (WebAssembly )?memory/.test(e.message)) return null;
+    throw e;
+  }
+}
+
+/** How often each wasm path ran (tests read it to prove the dispatch happened). */
+export const wasmDispatchCounters = {conv2d: 0, depthwise: 0, matmul: 0};
+
+/** An int8 per-tensor activation in wasm memory: r = scale·(q − zeroPoint). */
+export interface WasmActivation {
+  ptr: number;
+  length: number;
+  scale: number;
+  zeroPoint: number;
+  /** The tensor held these codes (static mode) rather than float values. */
+  fromCodes: boolean;
+  /** Releases the codes when this call allocated them. */
+  release(): void;
+}
+
+/** A block holding two float32 (the range of rangeInto), kept per instance. */
+const rangeScratch = new WeakMap<Int8Wasm, number>();
+
+function rangeBlock(wasm: Int8Wasm): number {
+  let p = rangeScratch.get(wasm);
+  if (p === undefined) {
+    p = wasm.alloc(16);
+    rangeScratch.set(wasm, p);
+  }
+  return p;
+}
+
+/** Copies int8 codes into a new block of `wasm` (the view is taken after the allocation). */
+function copyIn(wasm: Int8Wasm, length: number, codes: () => ArrayLike<number>): number {
+  const p = wasm.alloc(length);
+  wasm.heapI8().set(codes(), p);
+  return p;
+}
+
+/**
+ * The activation `x` as per-tensor int8 codes in wasm memory, as operands.ts
+ * activationOperand makes them: its own codes when it is a per-tensor int8
+ * tensor (by pointer when they live in this instance already), otherwise its
+ * float values quantized per tensor from their range (range and quantization
+ * in wasm, parameters from src/quant chooseQuantizationParams). Null when a
+ * value is NaN or ±Infinity (the reference path then falls back to float).
+ */
+export function wasmActivation(wasm: Int8Wasm, backend: BackendInt8, x: TensorInfo): WasmActivation | null {
+  ensureOnBackend(backend, x);
+  const q = backend.getQuantized(x.dataId);
+  if (q !== undefined && q.dtype === 'int8' && q.params.scale.length === 1) {
+    const {store, params} = q;
+    const resident = store instanceof WasmCodeStore && store.isIn(wasm);
+    const ptr = resident ? store.ptr : copyIn(wasm, store.length, () => store.codes());
+    return {
+      ptr, length: store.length, scale: params.scale[0], zeroPoint: params.zeroPoint[0], fromCodes: true,
+      release: () => {
+        if (!resident) wasm.free(ptr);
+      },
+    };
+  }
+  const n = x.shape.reduce((a, b) => a * b, 1);
+  const twin = floatTwinOf(wasm, backend, x.dataId, n);
+  let floats = 0;
+  try {
+    let range: {min: number; max: number; nanCount: number};
+    if (twin !== null) {
+      range = {min: twin.min, max: twin.max, nanCount: 0};
+    } else {
+      const values = floatValues(backend, x);
+      floats = wasm.alloc(n * 4);
+      wasm.heapF32().set(values, floats >> 2);
+      range = wasm.rangeInto(floats, n, rangeBlock(wasm));
+    }
+    if (range.nanCount > 0 || !Number.isFinite(range.min) || !Number.isFinite(range.max)) return null;
+    // dynamic.ts quantizeActivation's range: [min, max] widened to contain 0.
+    const min = range.min < 0 ? range.min : 0;
+    const max = range.max > 0 ? range.max : 0;
+    const {scale, zeroPoint} = chooseQuantizationParams(min, max, {dtype: 'int8'});
+    const codes = wasm.alloc(n);
+    wasm.quantize(twin !== null ? twin.ptr : floats, n, scale, zeroPoint, codes);
+    return {ptr: codes, length: n, scale, zeroPoint, fromCodes: false, release: () => wasm.free(codes)};
+  } finally {
+    if (floats !== 0) wasm.free(floats);
+  }
+}
+
+/**
+ * A float output of a wasm kernel keeps a copy of its values in wasm memory
+ * (its "twin", with their [min, max]), derived data of the output tensor freed
+ * with it: the next wasm kernel quantizes from it without copying the values
+ * in or scanning their range again. Tensors are immutable, so the twin stays
+ * equal to the values (a tensor shares its dataId only with reshapes of it:
+ * the same values).
+ */
+interface FloatTwin {
+  wasm: Int8Wasm;
+  ptr: number;
+  length: number;
+  /** min and max of the values; all are finite or ±Infinity, none NaN. */
+  min: number;
+  max: number;
+}
+
+const FLOAT_TWIN_KEY = 'int8.wasm.floatTwin';
+
+function floatTwinOf(wasm: Int8Wasm, backend: BackendInt8, dataId: object, length: number): FloatTwin | null {
+  const twin = backend.data.peek(dataId)?.derived?.get(FLOAT_TWIN_KEY)?.value as FloatTwin | undefined;
+  return twin !== undefined && twin.wasm === wasm && twin.length === length ? twin : null;
+}
+
+/** Packed weights with the bias currently written into them. */
+interface Packed<P extends PackedGemmWeights | PackedDepthwiseWeights> {
+  weights: P;
+  bias: Int32Array | null;
+}
+
+function cacheOf(weights: WeightOperand, what: string): NonNullable<WeightOperand['cache']> {
+  if (weights.cache === null) throw new Error(`int8 wasm: ${what} needs weights cached with a tensor`);
+  return weights.cache;
+}
+
+/** Copies a codes view that lives in this instance's memory (packing allocates). */
+function detachedCodes(wasm: Int8Wasm, codes: Int8Array): Int8Array {
+  return codes.buffer === wasm.memory.buffer ? codes.slice() : codes;
+}
+
+/**
+ * The weights packed for gemm / conv2d ([k, n], or [n, k] with transposed),
+ * packed once per weight tensor and layout and freed with the weight.
+ */
+export function packedGemm(wasm: Int8Wasm, backend: BackendInt8, weights: WeightOperand, k: number, n: number,
+                           transposed: boolean): Packed<PackedGemmWeights> {
+  const cache = cacheOf(weights, 'packGemmWeights');
+  return backend.derive(cache.dataId, `${cache.key}:wasm.gemm:${transposed ? 't' : 'n'}`, () => ({
+    weights: wasm.packGemmWeights(detachedCodes(wasm, weights.codes()), k, n, {transposed}),
+    bias: null,
+  }), p => p.weights.free());
+}
+
+/** The depthwise filter [fh, fw, inC, multiplier] packed once per weight tensor, freed with it. */
+export function packedDepthwise(wasm: Int8Wasm, backend: BackendInt8, weights: WeightOperand, fh: number, fw: number,
+                                inChannels: number, multiplier: number): Packed<PackedDepthwiseWeights> {
+  const cache = cacheOf(weights, 'packDepthwiseWeights');
+  return backend.derive(cache.dataId, `${cache.key}:wasm.depthwise`, () => ({
+    weights: wasm.packDepthwiseWeights(detachedCodes(wasm, weights.codes()), fh, fw, inChannels, multiplier),
+    bias: null,
+  }), p => p.weights.free());
+}
+
+/** Writes `bias` (or zeros) into the packed weights unless it is there already. */
+function useBias(wasm: Int8Wasm, packed: Packed<PackedGemmWeights | PackedDepthwiseWeights>,
+                 bias: Int32Array | null): void {
+  if (packed.bias === bias) return;
+  wasm.setPackedBias(packed.weights, bias);
+  packed.bias = bias;
+}
+
+/** What a wasm conv / matmul computes, given where to write. */
+export interface WasmProduct {
+  /** int8 codes requantized by `table`, clamped to [lo, hi]. */
+  int8(out: number, table: RequantTable, zeroPointOut: number, lo: number, hi: number): void;
+  /** int32 accumulators (bias included). */
+  int32(out: number): void;
+  /** float32 through the fused float epilogue; returns the output's [min, max]. */
+  float32(out: number, params: FloatOutputParams): {min: number; max: number};
+}
+
+/**
+ * Runs `product` with the packed weights and the epilogue the reference would
+ * run (output.ts: isIntegerEpilogue decides), and returns the output tensor:
+ * - integer epilogue with output parameters: int8 codes in wasm memory;
+ * - integer epilogue without: int32 accumulators in wasm memory (relu/relu6
+ *   clamped as clampAccumulators does);
+ * - float epilogue: accumulators dequantized with bias and activation
+ *   (finishFloatInWasm), float output or int8 when output parameters were given.
+ */
+export function finishWasmProduct(
+    wasm: Int8Wasm, backend: BackendInt8, spec: EpilogueSpec, input: WasmActivation, weights: WeightOperand,
+    packed: Packed<PackedGemmWeights | PackedDepthwiseWeights>, product: WasmProduct): TensorInfo {
+  const size = spec.outShape.reduce((a, b) => a * b, 1);
+  const integerEpilogue = isIntegerEpilogue(input.fromCodes, spec);
+  const accScale = accumulatorScale(input.scale, weights);
+  const bias32 = integerEpilogue ? int32Bias(backend, spec, weights, input.scale, accScale) : null;
+  useBias(wasm, packed, bias32);
+  const {output} = spec;
+  if (integerEpilogue && output !== null) {
+    const table = requantTable(wasm, backend, weights, input.scale, output.scale, accScale);
+    const act = spec.activation as 'linear' | 'relu' | 'relu6';
+    const {lo, hi} = activationRange(act, output.scale, output.zeroPoint, 'int8');
+    const store = WasmCodeStore.adopt(wasm, 'int8', size, wasm.alloc(size));
+    return adoptOutput(store, () => {
+      product.int8(store.ptr, table, output.zeroPoint, lo, hi);
+      return backend.makeQuantizedOutput(store, spec.outShape, perTensor(output), spec.kernelName);
+    });
+  }
+  if (integerEpilogue) {
+    const store = WasmCodeStore.adopt(wasm, 'int32', size, wasm.alloc(size * 4));
+    return adoptOutput(store, () => {
+      product.int32(store.ptr);
+      if (spec.activation !== 'linear') {
+        const six = spec.activation === 'relu6' ?
+            cachedWithWeights(backend, weights, `int8.six:${input.scale}`, () => sixInAccumulatorScale(accScale)) :
+            null;
+        clampAccumulators(store.codes() as Int32Array, accScale.length, six);
+      }
+      return backend.makeQuantizedOutput(store, spec.outShape, accumulatorParams(accScale, spec.outShape),
+                                         spec.kernelName);
+    });
+  }
+  return finishFloatInWasm(wasm, backend, spec, product, size, accScale);
+}
+
+/** Runs `make` (which hands `store` to a tensor); frees the store if it throws. */
+function adoptOutput(store: WasmCodeStore, make: () => TensorInfo): TensorInfo {
+  try {
+    return make();
+  } catch (e) {
+    store.free();
+    throw e;
+  }
+}
+
+/** The requantization table of (weights, input scale, output scale), derived with the weights. */
+function requantTable(wasm: Int8Wasm, backend: BackendInt8, weights: WeightOperand, inputScale: number,
+                      outputScale: number, accScale: Float64Array): RequantTable {
+  const cache = cacheOf(weights, 'a requantization table');
+  // The multipliers are output.ts finishInteger's (same cache key), so both paths share them.
+  const multipliers = cachedWithWeights(backend, weights, `int8.requant:${inputScale}:${outputScale}`,
+                                        () => channelMultipliers(accScale, outputScale));
+  return backend.derive(cache.dataId, `${cache.key}:wasm.requant:${inputScale}:${outputScale}`,
+                        () => wasm.createRequantTable(multipliers.multiplier, multipliers.shift, accScale.length),
+                        table => table.free());
+}
+
+/**
+ * output.ts finishFloat in wasm: dequantize, bias, activation, in finishFloat's
+ * order and with its formulas. With a scalar or per-channel bias and
+ * linear/relu/relu6 the whole epilogue is fused into the kernel (float32
+ * written directly, with its range), and a float output keeps its wasm twin;
+ * otherwise the kernel writes int32 accumulators, wasm dequantizes them (and
+ * adds a scalar/per-channel bias), and the remaining steps (a full-shape bias,
+ * the other activations) are finishFloat's own TypeScript functions.
+ */
+function finishFloatInWasm(wasm: Int8Wasm, backend: BackendInt8, spec: EpilogueSpec, product: WasmProduct,
+                           size: number, accScale: Float64Array): TensorInfo {
+  const {outShape, kernelName} = spec;
+  const channels = accScale.length;
+  validateQuantizationParams(accumulatorParams(accScale, outShape), outShape, 'int32', `${kernelName} accumulator`);
+  const bias: ChannelBroadcast | null = spec.bias === undefined ? null :
+      broadcastOverOutput(floatValues(backend, spec.bias), spec.bias.shape, outShape, `${kernelName}: input 'bias'`);
+  const biasInWasm = bias !== null && bias.kind !== 'full';
+  const clampActivation = spec.activation === 'linear' || spec.activation === 'relu' || spec.activation === 'relu6';
+  const fused = clampActivation && (bias === null || biasInWasm);
+  const block = wasm.alloc(channels * 12);
+  let out = 0;
+  let keepOut = false;
+  try {
+    out = wasm.alloc(size * 4);
+    wasm.heapF64().set(accScale, block >> 3);
+    const biasPtr = biasInWasm ? block + channels * 8 : 0;
+    if (biasInWasm) {
+      const f32 = wasm.heapF32();
+      if (bias.kind === 'scalar') f32.fill(bias.values[0], biasPtr >> 2, (biasPtr >> 2) + channels);
+      else f32.set(bias.values.subarray(0, channels), biasPtr >> 2);
+    }
+    if (fused) {
+      const activation = spec.activation as 'linear' | 'relu' | 'relu6';
+      const range = product.float32(out, {scales: block, bias: biasPtr, activation, rangeOut: rangeBlock(wasm)});
+      // A NaN (from a NaN bias) would not show in the range: no twin then.
+      if (spec.output !== null || (bias !== null && !allFinite(bias.values))) {
+        return floatOrInt8Output(backend, spec, copyOut(wasm, out, size));
+      }
+      // The values stay in wasm memory; their JavaScript copy is made when
+      // something reads them (a cpu kernel, dataSync), never for a tensor that
+      // only wasm kernels consume.
+      const info = backend.makeTensorInfo(outShape, 'float32', undefined as unknown as Float32Array);
+      const twin: FloatTwin = {wasm, ptr: out, length: size, ...range};
+      backend.derive(info.dataId, FLOAT_TWIN_KEY, () => twin, t => {
+        t.wasm.free(t.ptr);
+        t.ptr = 0;
+      });
+      keepOut = true;
+      materializeOnRead(backend, info.dataId, twin);
+      return info;
+    }
+    product.int32(out);
+    wasm.dequantizeInt32Epilogue(out, size / channels, channels, block, biasPtr, 'linear', out);
+    const values = copyOut(wasm, out, size);
+    if (bias !== null && !biasInWasm) addBias(values, channels, bias);
+    const alpha = spec.preluActivationWeights;
+    const alphaBroadcast = alpha === undefined ? null :
+        broadcastOverOutput(floatValues(backend, alpha), alpha.shape, outShape,
+                            `${kernelName}: input 'preluActivationWeights'`);
+    applyActivation(values, channels, spec.activation, alphaBroadcast, spec.leakyreluAlpha);
+    return floatOrInt8Output(backend, spec, values);
+  } finally {
+    wasm.free(block);
+    if (!keepOut && out !== 0) wasm.free(out);
+  }
+}
+
+/**
+ * Makes the tensor entry's `values` (what every cpu kernel and readSync read)
+ * a getter that copies the twin out of wasm memory on first read and then
+ * becomes a plain property holding that copy.
+ */
+function materializeOnRead(backend: BackendInt8, dataId: object, twin: FloatTwin): void {
+  const entry = backend.data.peek(dataId);
+  if (entry === undefined) throw new Error('int8 wasm: the output tensor vanished');
+  const settle = (values: Float32Array | undefined): void => {
+    Object.defineProperty(entry, 'values', {value: values, writable: true, enumerable: true, configurable: true});
+  };
+  Object.defineProperty(entry, 'values', {
+    enumerable: true,
+    configurable: true,
+    get(): Float32Array {
+      if (twin.ptr === 0) throw new Error('int8 wasm: the values of a disposed tensor were read');
+      const values = copyOut(twin.wasm, twin.ptr, twin.length);
+      settle(values);
+      return values;
+    },
+    set(values: Float32Array | undefined): void {
+      settle(values);
+    },
+  });
+}
+
+/** A JavaScript copy of float32 values in wasm memory. */
+function copyOut(wasm: Int8Wasm, ptr: number, size: number): Float32Array {
+  // new + set: TypedArray.slice of a wasm memory view is much slower for mid-sized arrays.
+  const values = new Float32Array(size);
+  values.set(wasm.heapF32().subarray(ptr >> 2, (ptr >> 2) + size));
+  return values;
+}
+
+function allFinite(values: Float32Array): boolean {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) return false;
+  }
+  return true;
+}
