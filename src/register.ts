@@ -3,7 +3,9 @@ import {getKernel, getKernelsForBackend, registerBackend, registerKernel, findBa
 import '@tensorflow/tfjs-backend-cpu';
 
 import {int8KernelConfigs} from '../kernels/register_all_kernels';
+import {preloadSharedInt8Wasm} from '../kernels/wasm/loader';
 import {BackendInt8} from './backend';
+import {fetchInt8WasmBytes, getWasmPath, lockWasmPaths} from './wasm_paths';
 
 /** The name to pass to `tf.setBackend`. */
 export const BACKEND_NAME = 'int8';
@@ -17,7 +19,7 @@ const PRIORITY = 0;
  */
 export function registerInt8Backend(): void {
   if (findBackendFactory(BACKEND_NAME) == null) {
-    registerBackend(BACKEND_NAME, () => new BackendInt8(), PRIORITY);
+    registerBackend(BACKEND_NAME, createBackend, PRIORITY);
   }
   for (const config of int8KernelConfigs) {
     // Registered as a copy, so compare kernel functions, not configs.
@@ -31,6 +33,18 @@ export function registerInt8Backend(): void {
       registerKernel({...config, backendName: BACKEND_NAME});
     }
   }
+}
+
+/**
+ * The backend factory. With the module inlined (the default) it is synchronous;
+ * after `setWasmPaths(...)` it first fetches and compiles the module from there.
+ */
+function createBackend(): BackendInt8 | Promise<BackendInt8> {
+  lockWasmPaths();
+  if (getWasmPath() === undefined) return new BackendInt8();
+  return fetchInt8WasmBytes()
+      .then(bytes => preloadSharedInt8Wasm(bytes ?? undefined))
+      .then(() => new BackendInt8());
 }
 
 registerInt8Backend();

@@ -184,7 +184,7 @@ describe.skipIf(skip)('the demo page in headless Chromium (int8 vs Node)', () =>
     }
   });
 
-  it('setWasmPaths(\'/dist/\'): the module comes from /dist/int8.wasm and gives the same bits', async context => {
+  it('setWasmPaths(\'/dist/\'): the module comes from /dist/int8.wasm and gives the same bits', async () => {
     const page = await browser.newPage();
     try {
       const before = requests.length;
@@ -195,11 +195,6 @@ describe.skipIf(skip)('the demo page in headless Chromium (int8 vs Node)', () =>
       const result = await classifyInPage(page, images.get(photo) as DecodedImage, photo);
       expect(result.results.int8.values).toEqual(node.get(photo)?.wasm);
       const fetched = requests.slice(before).includes('200 /dist/int8.wasm');
-      if (!fetched) {
-        context.skip('setWasmPaths is not wired into the backend yet, the page ran on the inlined module: ' +
-          'src/register.ts\'s factory must, when getWasmPath() is set, await fetchInt8WasmBytes() (src/wasm_paths.ts) ' +
-          'and hand the bytes to kernels/wasm/loader.ts (preloadSharedInt8Wasm(bytes))');
-      }
       expect(fetched).toBe(true);
     } finally {
       await page.close();
