@@ -13,7 +13,11 @@ import type {TensorInfo} from '@tensorflow/tfjs-core';
 
 import type {BackendInt8, DataId, QuantizedData} from '../../src/backend';
 import type {QuantizationParams} from '../../src/quant';
-import {biasCorrection, inputChannelMeans, quantizeActivation, quantizeWeightsByChannel, weightErrorByInput} from './dynamic';
+import type {ConvGeometry} from './conv_int8';
+import {
+  addConvBiasCorrection, biasCorrection, convTapCorrections, inputChannelMeans, quantizeActivation,
+  quantizeWeightsByChannel, weightQuantizationError,
+} from './dynamic';
 import type {ChannelLayout, ChannelWeightCodes, InputChannelLayout} from './dynamic';
 import {weightChannelSums} from './zero_point_fold';
 
@@ -41,6 +45,9 @@ export interface WeightOperand {
    */
   cache: {dataId: DataId; key: string} | null;
 }
+
+/** The cache key prefix of float weights quantized by weightOperand. */
+const FLOAT_WEIGHTS_KEY = 'int8.weights.float:';
 
 /** Counters of the dynamic weight cache, read by tests. */
 export const weightCacheCounters = {quantized: 0, freed: 0};
@@ -122,32 +129,57 @@ export function weightOperand(
   return prepared === null ? null : weightsFromCodes(prepared, {dataId: w.dataId, key});
 }
 
-/** The cache key prefix of float weights quantized by weightOperand. */
-const FLOAT_WEIGHTS_KEY = 'int8.weights.float:';
-
 /**
- * The dynamic mode's bias correction (dynamic.ts, Nagel et al. 2019 §4.2) for
- * the float input `x` (as `input`) and the float weight `w` (as `weights`, from
- * weightOperand with `layout`): per output channel, −Σ_i (W_q − W)[i, c]·E[x_i]
- * with E[x_i] the mean of input channel i of this input, to add to the float
- * bias before the activation. The weight error is computed once per weight and
- * cached with it. Null when there is nothing to correct: an input that held
- * codes (static mode), weights that held codes (no float original) or
- * weights with several batch slices. `activationInner` places the input
- * channel of `x` (inputChannelMeans): 1 for NHWC and [M, K], M for [K, M].
+ * The weight quantization error ΔW = W_q − W of a float weight (dynamic.ts
+ * weightQuantizationError), computed once per weight and layout and cached
+ * with it, for the dynamic mode's bias correction (Nagel et al. 2019 §4.2).
+ * Null when there is nothing to correct: an input that held codes (static
+ * mode), weights that held codes (no float original) or weights with several
+ * batch slices.
  */
-export function dynamicBiasCorrection(
-    backend: BackendInt8, x: TensorInfo, input: ActivationOperand, w: TensorInfo, weights: WeightOperand,
-    layout: ChannelLayout, inputLayout: InputChannelLayout, activationInner = 1): Float64Array | null {
+export function dynamicWeightError(
+    backend: BackendInt8, input: ActivationOperand, w: TensorInfo, weights: WeightOperand,
+    layout: ChannelLayout): Float32Array | null {
   const {cache} = weights;
   if (input.fromCodes || cache === null || !cache.key.startsWith(FLOAT_WEIGHTS_KEY) || layout.batches !== 1) {
     return null;
   }
-  const error = backend.derive(cache.dataId, `${cache.key}:error:${inputLayout.inputInner}x${inputLayout.inputCount}`,
-                               () => weightErrorByInput(floatValues(backend, w), weights.codes(), weights.channelScale,
-                                                        layout, inputLayout));
-  const means = inputChannelMeans(floatValues(backend, x), inputLayout.inputCount, activationInner);
-  return biasCorrection(error, means, layout.channelCount);
+  return backend.derive(cache.dataId, `${cache.key}:error`,
+                        () => weightQuantizationError(floatValues(backend, w), weights.codes(), weights.channelScale,
+                                                      layout));
+}
+
+/**
+ * The dynamic-mode bias correction of a convolution (Conv2D HWIO or depthwise
+ * filter) with float input `x` and float filter `filter`: a function that adds
+ * it to the dequantized accumulators (NHWC, before bias and activation), or
+ * null when there is nothing to correct (dynamicWeightError). E[x] is the
+ * mean of each input channel of this input.
+ */
+export function dynamicConvBiasCorrection(
+    backend: BackendInt8, x: TensorInfo, input: ActivationOperand, filter: TensorInfo, weights: WeightOperand,
+    layout: ChannelLayout, g: ConvGeometry, depthwise: boolean): ((values: Float32Array) => void) | null {
+  const error = dynamicWeightError(backend, input, filter, weights, layout);
+  if (error === null) return null;
+  const means = inputChannelMeans(floatValues(backend, x), g.inChannels);
+  const taps = convTapCorrections(error, means, filter.shape, depthwise);
+  return values => addConvBiasCorrection(values, taps, g);
+}
+
+/**
+ * The dynamic-mode bias correction of a matmul with float `a` and float
+ * weights `b` (weights from weightOperand with `layout`): one value per
+ * output column to add before bias and activation, or null
+ * (dynamicWeightError). `inputLayout` places K in b (InputChannelLayout), and
+ * `activationInner` places it in a: 1 for a [M, K], M for a transposed [K, M].
+ */
+export function dynamicMatMulBiasCorrection(
+    backend: BackendInt8, a: TensorInfo, input: ActivationOperand, b: TensorInfo, weights: WeightOperand,
+    layout: ChannelLayout, inputLayout: InputChannelLayout, activationInner = 1): Float64Array | null {
+  const error = dynamicWeightError(backend, input, b, weights, layout);
+  if (error === null) return null;
+  const means = inputChannelMeans(floatValues(backend, a), inputLayout.inputCount, activationInner);
+  return biasCorrection(error, means, layout, inputLayout);
 }
 
 function weightsFromCodes(w: ChannelWeightCodes, cache: WeightOperand['cache']): WeightOperand {

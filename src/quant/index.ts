@@ -16,7 +16,7 @@ export {
 } from './fixed_point';
 export type {ChooseQuantizationParamsOptions, PerTensorParams} from './params';
 export {chooseQuantizationParams, validateQuantizationParams} from './params';
-export type {PerChannelWeights} from './quantize';
+export type {PerChannelWeights, WeightQuantizationOptions} from './quantize';
 export {dequantizeValues, quantizeValues, quantizeWeightsPerChannel} from './quantize';
 export type {ActivationRange, FusedActivation, RequantizeParams} from './requantize';
 export {activationRange, prepareRequantize, requantize, requantizeValue} from './requantize';
@@ -24,3 +24,5 @@ export type {QuantizedAddParams} from './add';
 export {ADD_LEFT_SHIFT, prepareQuantizedAdd, quantizedAdd} from './add';
 export type {QuantizedMeanParams} from './mean';
 export {prepareQuantizedMean, quantizedMean} from './mean';
+export type {WeightClipMethod} from './weight_clip';
+export {clipSquaredError, maxAbsOf, MSE_CLIP_CANDIDATES, mseOptimalClip, WEIGHT_CODE_MAX, weightClip} from './weight_clip';

@@ -3,6 +3,8 @@
 
 import {clamp, roundHalfAwayFromZero} from './rounding';
 import {validateQuantizationParams} from './params';
+import {WEIGHT_CODE_MAX, weightClip} from './weight_clip';
+import type {WeightClipMethod} from './weight_clip';
 import {CODE_RANGE} from './types';
 import type {CodeDtype, QuantizationParams} from './types';
 
@@ -115,12 +117,21 @@ export interface PerChannelWeights {
   scale: number[];
 }
 
-/** The narrow int8 range of symmetric weights (CONTRACTS: −127..127, zero point 0). */
-const WEIGHT_CODE_MAX = 127;
+/** Options of quantizeWeightsPerChannel. */
+export interface WeightQuantizationOptions {
+  /**
+   * How each channel's clipping threshold c (S = c/127) is chosen: 'maxAbs'
+   * (default, c = max|r|, nothing clipped) or 'mse' (weight_clip.ts
+   * mseOptimalClip: the c minimising Σ (r − Q_c(r))² over 100 candidates).
+   */
+  clip?: WeightClipMethod;
+}
 
 /**
  * Symmetric per-channel weight quantization along `axis`, narrow range:
- * S[c] = max|r| over channel c / 127, q = clamp(round(r/S[c]), −127, 127), Z = 0.
+ * S[c] = c_c / 127 with c_c = max|r| over channel c (options.clip 'maxAbs',
+ * the default) or its MSE-optimal clip ('mse'),
+ * q = clamp(round(r/S[c]), −127, 127), Z = 0.
  * An all-zero channel gets S = 1 (any positive scale represents it exactly;
  * 1 keeps later multipliers finite). Throws, naming the tensor, for a bad axis,
  * a shape/length mismatch or a non-finite weight.
@@ -130,6 +141,7 @@ export function quantizeWeightsPerChannel(
   shape: number[],
   axis: number,
   tensorName = 'weights',
+  options: WeightQuantizationOptions = {},
 ): PerChannelWeights {
   checkElementCount(values.length, shape, tensorName);
   if (!Number.isInteger(axis) || axis < 0 || axis >= shape.length) {
@@ -138,9 +150,10 @@ export function quantizeWeightsPerChannel(
     );
   }
   const layout = channelLayout(shape, axis);
-  const scale = channelMaxAbs(values, layout, tensorName).map((maxAbs) =>
-    maxAbs === 0 ? 1 : maxAbs / WEIGHT_CODE_MAX,
-  );
+  const clip = options.clip ?? 'maxAbs';
+  const thresholds = clip === 'maxAbs' ? channelMaxAbs(values, layout, tensorName) :
+    channelValues(values, layout, tensorName).map((channel) => weightClip(channel, clip));
+  const scale = thresholds.map((c) => (c === 0 ? 1 : c / WEIGHT_CODE_MAX));
   const codes = new Int8Array(values.length);
   let i = 0;
   for (let o = 0; o < layout.outer; o++) {
@@ -152,6 +165,25 @@ export function quantizeWeightsPerChannel(
     }
   }
   return {codes, scale};
+}
+
+/** The values of each channel, gathered; throws on a non-finite value. */
+function channelValues(values: ArrayLike<number>, layout: ChannelLayout, tensorName: string): Float64Array[] {
+  const perChannel = layout.outer * layout.inner;
+  const gathered = Array.from({length: layout.channels}, () => new Float64Array(perChannel));
+  let i = 0;
+  for (let o = 0; o < layout.outer; o++) {
+    for (let c = 0; c < layout.channels; c++) {
+      const channel = gathered[c];
+      for (let j = o * layout.inner, end = i + layout.inner; i < end; i++, j++) {
+        if (!Number.isFinite(values[i])) {
+          throw new Error(`Tensor '${tensorName}': weight ${values[i]} at index ${i} is not finite`);
+        }
+        channel[j] = values[i];
+      }
+    }
+  }
+  return gathered;
 }
 
 /** max |r| of each channel; throws on a non-finite value. */
