@@ -5,12 +5,14 @@
 // - int8: the backend's tensor store, walked from the model's weight tensors: float values it
 //   holds in JavaScript, integer codes in JavaScript arrays, and everything the kernels derived
 //   and cached from a weight (per-channel codes, column sums, int32 biases, the static path's
-//   code tensors), plus the growth of the int8 WebAssembly heap (its allocatedBytes(): packed
+//   code tensors; an array shared by several entries counted once; codes moved into packed
+//   wasm weights not counted in JavaScript), plus the growth of the int8 WebAssembly heap (its allocatedBytes(): packed
 //   weights and requantization tables live there). The engine's count is wrong for int8: to tfjs
 //   every quantized tensor is float32 (4 bytes per element) whatever its codes take.
 
 import * as tf from '@tensorflow/tfjs-core';
 
+import {RelocatableCodeStore} from '../src/backend';
 import type {BackendInt8, Int8TensorData} from '../src/backend';
 import {Int8Wasm, sharedInt8Wasm} from '../kernels/wasm/loader';
 
@@ -92,12 +94,21 @@ function entryBytes(dataId: object, walk: Walk): {floatBytes: number; derivedByt
   const entry: Int8TensorData | undefined = walk.backend.data.peek(dataId);
   if (entry === undefined) return result;
   const values = entry.values as unknown;
-  if (values != null && ArrayBuffer.isView(values)) result.floatBytes += typedArrayBytes(values, walk);
+  if (values != null && ArrayBuffer.isView(values) && !walk.seenObjects.has(values)) {
+    walk.seenObjects.add(values);
+    result.floatBytes += typedArrayBytes(values, walk);
+  }
   if (entry.quantized !== undefined) {
-    try {
-      result.derivedBytes += typedArrayBytes(entry.quantized.store.codes(), walk);
-    } catch {
-      // freed codes take no memory
+    const {store} = entry.quantized;
+    // A relocated store holds no codes in JavaScript (its packed form is in the wasm heap);
+    // codes() would unpack a temporary copy, which is not resident.
+    if (!(store instanceof RelocatableCodeStore) || store.resident) {
+      try {
+        // A weight Const and its cached code tensor share one array: count it once.
+        result.derivedBytes += derivedValueBytes(store.codes(), walk, 0);
+      } catch {
+        // freed codes take no memory
+      }
     }
   }
   if (entry.derived !== undefined) {

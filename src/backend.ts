@@ -134,6 +134,59 @@ export class BackendInt8 extends MathBackendCPU {
     return value;
   }
 
+  /**
+   * Static-mode weights (src/ops/int8_runtime.ts cachedCodesTensor): the float32
+   * tensor `dataId`, whose values are exact integer codes (a quantized artifact's
+   * weight Const), gives up its float values and holds those codes instead, as a
+   * quantized tensor with scale 1 and zero point 0 — it still dequantizes to the
+   * very same values, so every reader sees the same tensor. The codes are shared
+   * with `codesOf`, a quantized tensor made from the same values (the executor's
+   * cached weight tensor); their common store becomes a RelocatableCodeStore,
+   * which a kernel may move into another form (weights packed in wasm memory,
+   * kernels/impl/wasm_dispatch.ts). An int32 Const (a bias) keeps its values and
+   * dtype; the quantized tensor shares them instead. Returns false and changes nothing unless
+   * `dataId` is a float32 tensor whose values equal those codes exactly.
+   */
+  compactToCodes(dataId: DataId, shape: number[], codesOf: DataId): boolean {
+    const entry = this.data.peek(dataId);
+    const codesEntry = this.data.peek(codesOf);
+    const q = codesEntry?.quantized;
+    if (entry != null && q != null && dataId !== codesOf && entry.dtype === 'int32' && entry.values instanceof Int32Array &&
+        q.store instanceof ArrayCodeStore && q.dtype === 'int32') {
+      // An int32 Const (a bias) stays an int32 tensor; its codes tensor shares its values instead of a copy.
+      const values = entry.values;
+      const codes = q.store.codes();
+      if (values.length !== codes.length) return false;
+      for (let i = 0; i < codes.length; i++) {
+        if (values[i] !== codes[i]) return false;
+      }
+      this.liveStores.delete(q.store);
+      q.store = new ArrayCodeStore(values);
+      this.liveStores.add(q.store);
+      return true;
+    }
+    if (entry == null || q == null || dataId === codesOf || entry.quantized != null || entry.dtype !== 'float32' ||
+        entry.complexTensorInfos != null) {
+      return false;
+    }
+    const values = entry.values as ArrayLike<number> | undefined;
+    const codes = q.store.codes();
+    if (values == null || values.length !== codes.length || shape.reduce((a, b) => a * b, 1) !== codes.length) return false;
+    for (let i = 0; i < codes.length; i++) {
+      if (values[i] !== codes[i]) return false;
+    }
+    let store = q.store;
+    if (store instanceof ArrayCodeStore) {
+      store = new RelocatableCodeStore(codes);
+      this.liveStores.delete(q.store);
+      q.store = store;
+      this.liveStores.add(store);
+    }
+    entry.quantized = {dtype: q.dtype, params: {scale: [1], zeroPoint: [0]}, shape: shape.slice(), store};
+    entry.values = undefined;
+    return true;
+  }
+
   override readSync(dataId: DataId): backend_util.BackendValues {
     this.assertAlive(dataId);
     return super.readSync(dataId);
@@ -197,6 +250,57 @@ export class BackendInt8 extends MathBackendCPU {
       throw new Error(
           `Tensor data ${id ?? ''} was read after it was disposed (backend 'int8').`);
     }
+  }
+}
+
+/**
+ * Codes that may leave JavaScript once a kernel keeps them in another form
+ * (weights packed in wasm memory): `relocate(read)` drops the array and
+ * `codes()` then re-derives it with `read` (a fresh array per call, for the
+ * rare reader: a reference kernel, a float read); `restore(read)` brings the
+ * codes back before that other form goes away. Shared by a weight Const and its
+ * cached quantized tensor (BackendInt8.compactToCodes); `free` is idempotent.
+ */
+export class RelocatableCodeStore implements CodeStore {
+  readonly dtype: CodeDtype;
+  readonly length: number;
+  private array: Codes | null;
+  private reader: (() => Codes) | null = null;
+  private freed = false;
+
+  constructor(codes: Codes) {
+    this.array = codes;
+    this.dtype = codes instanceof Int8Array ? 'int8' : 'int32';
+    this.length = codes.length;
+  }
+
+  /** Whether the codes are held in JavaScript (not only in their other form). */
+  get resident(): boolean {
+    return this.array !== null;
+  }
+
+  codes(): Codes {
+    if (this.freed) throw new Error('Quantized codes were read after they were freed.');
+    if (this.array !== null) return this.array;
+    return (this.reader as () => Codes)();
+  }
+
+  relocate(read: () => Codes): void {
+    if (this.freed || this.array === null) return;
+    this.reader = read;
+    this.array = null;
+  }
+
+  restore(read: () => Codes): void {
+    if (this.freed || this.reader !== read) return;
+    this.array = read();
+    this.reader = null;
+  }
+
+  free(): void {
+    this.freed = true;
+    this.array = null;
+    this.reader = null;
   }
 }
 

@@ -26,6 +26,7 @@
 import {env} from '@tensorflow/tfjs-core';
 import type {TensorInfo} from '@tensorflow/tfjs-core';
 
+import {RelocatableCodeStore} from '../../src/backend';
 import type {BackendInt8} from '../../src/backend';
 import {activationRange, chooseQuantizationParams, validateQuantizationParams} from '../../src/quant';
 import {
@@ -205,16 +206,49 @@ function detachedCodes(wasm: Int8Wasm, codes: Int8Array): Int8Array {
 }
 
 /**
+ * How static weights (codes in a RelocatableCodeStore, src/backend.ts) are packed:
+ * 'int8' (default) 1 byte per weight, the micro-kernels widen in the loop;
+ * 'int16' 2 bytes per weight (the dynamic mode's packing; faster loop, twice the
+ * memory). Environment variable TFJS_INT8_STATIC_PACK, read once.
+ */
+function staticPacking(): 'int8' | 'int16' {
+  const setting = (globalThis as {process?: {env?: Record<string, string | undefined>}}).process?.env?.TFJS_INT8_STATIC_PACK;
+  return setting === 'int16' ? 'int16' : 'int8';
+}
+const STATIC_PACKING = staticPacking();
+
+/** The weight's codes store when it may leave JavaScript once packed (static-mode weights). */
+function relocatableStore(backend: BackendInt8, weights: WeightOperand): RelocatableCodeStore | null {
+  if (weights.cache === null) return null;
+  const store = backend.getQuantized(weights.cache.dataId)?.store;
+  return store instanceof RelocatableCodeStore && store.resident && store.dtype === 'int8' ? store : null;
+}
+
+/**
  * The weights packed for gemm / conv2d ([k, n], or [n, k] with transposed),
- * packed once per weight tensor and layout and freed with the weight.
+ * packed once per weight tensor and layout and freed with the weight. Static
+ * weights (a RelocatableCodeStore) are packed as int8 and their JavaScript codes
+ * are dropped: the packed form is then the only resident copy, and `codes()`
+ * unpacks it for the rare reader (reference kernels, float reads); the codes
+ * return to JavaScript before the packed form is freed while the store lives.
  */
 export function packedGemm(wasm: Int8Wasm, backend: BackendInt8, weights: WeightOperand, k: number, n: number,
                            transposed: boolean): Packed<PackedGemmWeights> {
   const cache = cacheOf(weights, 'packGemmWeights');
-  return backend.derive(cache.dataId, `${cache.key}:wasm.gemm:${transposed ? 't' : 'n'}`, () => ({
-    weights: wasm.packGemmWeights(detachedCodes(wasm, weights.codes()), k, n, {transposed}),
-    bias: null,
-  }), p => p.weights.free());
+  return backend.derive(cache.dataId, `${cache.key}:wasm.gemm:${transposed ? 't' : 'n'}`, () => {
+    const store = relocatableStore(backend, weights);
+    const packed = wasm.packGemmWeights(detachedCodes(wasm, weights.codes()), k, n,
+                                        {transposed, int8: store !== null && STATIC_PACKING === 'int8'});
+    let unpack: (() => Int8Array) | null = null;
+    if (store !== null) {
+      unpack = () => wasm.unpackGemmWeights(packed, transposed);
+      store.relocate(unpack);
+    }
+    return {weights: packed, bias: null, store, unpack};
+  }, p => {
+    if (p.store !== null && p.unpack !== null) p.store.restore(p.unpack);
+    p.weights.free();
+  });
 }
 
 /** The depthwise filter [fh, fw, inC, multiplier] packed once per weight tensor, freed with it. */
@@ -264,14 +298,23 @@ export function finishWasmProduct(
   useBias(wasm, packed, bias32);
   const {output} = spec;
   if (integerEpilogue && output !== null) {
-    const table = requantTable(wasm, backend, weights, input.scale, output.scale, accScale);
+    // Static weights whose codes live only in packed form: the requantization table (32 bytes
+    // per channel, as much as the codes of a 1×1 layer with 32 inputs) is built per call from
+    // the cached multipliers (O(channels)) and freed after it, so it is not resident.
+    const transient = 'store' in packed && (packed as {store: RelocatableCodeStore | null}).store !== null;
+    const table = transient ? transientRequantTable(wasm, backend, weights, input.scale, output.scale, accScale) :
+        requantTable(wasm, backend, weights, input.scale, output.scale, accScale);
     const act = spec.activation as 'linear' | 'relu' | 'relu6';
     const {lo, hi} = activationRange(act, output.scale, output.zeroPoint, 'int8');
-    const store = WasmCodeStore.adopt(wasm, 'int8', size, wasm.alloc(size));
-    return adoptOutput(store, () => {
-      product.int8(store.ptr, table, output.zeroPoint, lo, hi);
-      return backend.makeQuantizedOutput(store, spec.outShape, perTensor(output), spec.kernelName);
-    });
+    try {
+      const store = WasmCodeStore.adopt(wasm, 'int8', size, wasm.alloc(size));
+      return adoptOutput(store, () => {
+        product.int8(store.ptr, table, output.zeroPoint, lo, hi);
+        return backend.makeQuantizedOutput(store, spec.outShape, perTensor(output), spec.kernelName);
+      });
+    } finally {
+      if (transient) table.free();
+    }
   }
   if (integerEpilogue) {
     const store = WasmCodeStore.adopt(wasm, 'int32', size, wasm.alloc(size * 4));
@@ -310,6 +353,14 @@ function requantTable(wasm: Int8Wasm, backend: BackendInt8, weights: WeightOpera
   return backend.derive(cache.dataId, `${cache.key}:wasm.requant:${inputScale}:${outputScale}`,
                         () => wasm.createRequantTable(multipliers.multiplier, multipliers.shift, accScale.length),
                         table => table.free());
+}
+
+/** The requantization table of requantTable, made for this call only (the caller frees it). */
+function transientRequantTable(wasm: Int8Wasm, backend: BackendInt8, weights: WeightOperand, inputScale: number,
+                               outputScale: number, accScale: Float64Array): RequantTable {
+  const multipliers = cachedWithWeights(backend, weights, `int8.requant:${inputScale}:${outputScale}`,
+                                        () => channelMultipliers(accScale, outputScale));
+  return wasm.createRequantTable(multipliers.multiplier, multipliers.shift, accScale.length);
 }
 
 /**

@@ -22,7 +22,7 @@ export interface Int8WasmExports {
   freeBlockCount(): number;
   requantTableCreate(m0Ptr: number, shiftPtr: number, n: number, perTensor: number): number;
   requantScalar(x: number, m0: number, shift: number): number;
-  gemmPack(w: number, k: number, n: number, transposed: number, bias: number): number;
+  gemmPack(w: number, k: number, n: number, transposed: number, bias: number, elemBytes: number): number;
   gemmI8(a: number, lda: number, m: number, zA: number, packed: number, table: number,
          zOut: number, lo: number, hi: number, out: number, ldc: number): number;
   gemmI32(a: number, lda: number, m: number, zA: number, packed: number, out: number, ldc: number): number;
@@ -403,7 +403,7 @@ export class Int8Wasm {
    * int32 bias [n] for gemm/conv2d. For conv2d, B is the HWIO filter as [kh*kw*cin, cout].
    */
   packGemmWeights(weights: Int8Array | number, k: number, n: number,
-                  options: {transposed?: boolean; bias?: Int32Array | number} = {}): PackedGemmWeights {
+                  options: {transposed?: boolean; bias?: Int32Array | number; int8?: boolean} = {}): PackedGemmWeights {
     checkInt('k', k, 1, 1 << 24);
     checkInt('n', n, 1, 1 << 24);
     if (typeof weights !== 'number' && weights.length !== k * n) {
@@ -418,13 +418,42 @@ export class Int8Wasm {
     let p = 0;
     try {
       b = bias === undefined ? 0 : typeof bias === 'number' ? bias : this.allocInt32(bias);
-      p = this.exports.gemmPack(w, k, n, options.transposed ? 1 : 0, b) >>> 0;
+      p = this.exports.gemmPack(w, k, n, options.transposed ? 1 : 0, b, options.int8 === true ? 1 : 2) >>> 0;
     } finally {
       if (typeof weights !== 'number') this.free(w);
       if (bias !== undefined && typeof bias !== 'number' && b !== 0) this.free(b);
     }
     if (p === 0) throw new Error('int8 wasm packGemmWeights: out of memory');
     return new PackedGemmWeights(this, p, k, n);
+  }
+
+  /**
+   * The int8 weights B that `packed` was packed from, as a new JavaScript array in the
+   * layout packGemmWeights took them (`[k, n]`, or `[n, k]` with transposed): lets a
+   * caller drop its own copy of the codes once they are packed.
+   */
+  unpackGemmWeights(packed: PackedGemmWeights, transposed: boolean): Int8Array {
+    if (packed.ptr === 0) throw new Error('int8 wasm unpackGemmWeights: the packed weights were freed');
+    const i32 = this.heapI32();
+    const h = packed.ptr >> 2;
+    // Header (assembly/gemm.ts): k, n, ks, panels, lastW, bias, data, tag, elemBytes.
+    const k = i32[h], n = i32[h + 1], ks = i32[h + 2], panels = i32[h + 3], lastW = i32[h + 4];
+    const data = i32[h + 6], elem = i32[h + 8];
+    const out = new Int8Array(k * n);
+    const heap8 = this.heapI8();
+    const heap16 = elem === 2 ? new Int16Array(heap8.buffer) : null;
+    for (let col = 0; col < n; col++) {
+      const pn = col >> 4;
+      const width = pn === panels - 1 ? lastW : 16;
+      const j = col & 15;
+      const panel = data + pn * ks * 16 * elem;
+      for (let row = 0; row < k; row++) {
+        const index = ((row >> 1) * width + j) * 2 + (row & 1);
+        const v = heap16 !== null ? heap16[(panel >> 1) + index] : heap8[panel + index];
+        out[transposed ? col * k + row : row * n + col] = v;
+      }
+    }
+    return out;
   }
 
   /** Packs a depthwise filter [kh, kw, channels, multiplier] (int8) and optional bias [channels*multiplier]. */

@@ -56,7 +56,11 @@ export interface CodesSpec {
 /**
  * The quantized tensor for a Const holding codes, made once per Const (and
  * spec) and kept until that Const is disposed: weights are not re-quantized
- * per inference.
+ * per inference. Once it is made, the Const itself gives up its float values
+ * and holds the same codes (scale 1, zero point 0: it still reads as the same
+ * numbers), shared with the quantized tensor (BackendInt8.compactToCodes): in
+ * static mode a weight stays resident as its codes only (and, once the wasm
+ * kernels packed them, as its packed form only).
  */
 export function cachedCodesTensor(source: tf.Tensor, spec: CodesSpec, op: string): tf.Tensor {
   const backend = activeInt8Backend();
@@ -64,12 +68,27 @@ export function cachedCodesTensor(source: tf.Tensor, spec: CodesSpec, op: string
     // Created on another backend (the model was loaded before setBackend('int8')): move it here.
     backend.data.get(source.dataId);
   }
-  const key = `graph-codes:${spec.dtype}:${spec.axis}:${(spec.shape ?? source.shape).join('x')}:${spec.scale.join(',')}`;
+  const key = specKey(spec, source.shape);
   return backend.derive(source.dataId, key, () => {
     const shaped = spec.shape != null ? tf.reshape(source, spec.shape) : source;
     const made = runInt8Kernel('Int8FromCodes', {x: shaped}, {dtype: spec.dtype, scale: spec.scale, zeroPoint: spec.zeroPoint, axis: spec.axis}, op);
     tf.keep(made);
     if (shaped !== source) shaped.dispose();
+    backend.compactToCodes(source.dataId, source.shape, made.dataId);
     return made;
   }, made => made.dispose());
+}
+
+/** The derive key of a CodesSpec, built once per spec object (executors keep their specs per node). */
+const specKeys = new WeakMap<CodesSpec, string>();
+
+function specKey(spec: CodesSpec, sourceShape: number[]): string {
+  const shape = spec.shape ?? sourceShape;
+  let key = specKeys.get(spec);
+  if (key === undefined) {
+    key = `graph-codes:${spec.dtype}:${spec.axis}:${shape.join('x')}:${spec.scale.join(',')}`;
+    // Without an explicit shape the key depends on the source's: cache only explicit ones.
+    if (spec.shape != null) specKeys.set(spec, key);
+  }
+  return key;
 }

@@ -40,22 +40,27 @@ export const PK_LASTW: usize = 16;
 export const PK_BIAS: usize = 20;
 export const PK_DATA: usize = 24;
 export const PK_TAG: usize = 28;
+/** Bytes per packed weight: 2 (int16 pairs, the fastest loop) or 1 (int8 pairs, half the memory). */
+export const PK_ELEM: usize = 32;
 export const PK_HEADER: usize = 64;
 const GEMM_TAG: i32 = 0x47454d4d;
 
 /**
  * Packs int8 weights B (K x N, row-major; or N x K when transposed != 0) and an
  * optional int32 bias (N values, 0 = none) into one allocation. Returns its
- * address, or 0 if allocation fails.
+ * address, or 0 if allocation fails. elemBytes 2: the pairs are stored as int16
+ * (the fastest loop); 1: stored as int8 in the same order (half the memory; the
+ * micro-kernels widen two 16-byte loads into the four int16 pair vectors).
  */
-export function gemmPack(w: usize, k: i32, n: i32, transposed: i32, bias: usize): usize {
+export function gemmPack(w: usize, k: i32, n: i32, transposed: i32, bias: usize, elemBytes: i32): usize {
+  if (elemBytes != 1 && elemBytes != 2) return 0;
   if (k <= 0 || n <= 0) return 0;
   const ks = (k + 7) & ~7;
   const panels = (n + 15) >> 4;
   const lastValid = n - ((panels - 1) << 4);
   const lastW = lastValid <= 4 ? 4 : lastValid <= 8 ? 8 : 16;
   const np = panels << 4;
-  const dataBytes = <usize>((panels - 1) * ks * 32 + ks * lastW * 2);
+  const dataBytes = <usize>(((panels - 1) * ks * 32 + ks * lastW * 2) * elemBytes / 2);
   const p = alloc(PK_HEADER + <usize>(np * 4) + dataBytes);
   if (p == 0) return 0;
   const biasPtr = p + PK_HEADER;
@@ -68,12 +73,13 @@ export function gemmPack(w: usize, k: i32, n: i32, transposed: i32, bias: usize)
   store<i32>(p, <i32>biasPtr, PK_BIAS);
   store<i32>(p, <i32>data, PK_DATA);
   store<i32>(p, GEMM_TAG, PK_TAG);
+  store<i32>(p, elemBytes, PK_ELEM);
   for (let c = 0; c < np; c++) {
     store<i32>(biasPtr + <usize>(c * 4), bias != 0 && c < n ? load<i32>(bias + <usize>(c * 4)) : 0);
   }
   for (let pn = 0; pn < panels; pn++) {
     const width = pn == panels - 1 ? lastW : 16;
-    let dst = data + <usize>(pn * ks * 32);
+    let dst = data + <usize>(pn * ks * 16 * elemBytes);
     for (let kk = 0; kk < ks; kk += 2) {
       for (let j = 0; j < width; j++) {
         const col = (pn << 4) + j;
@@ -85,8 +91,9 @@ export function gemmPack(w: usize, k: i32, n: i32, transposed: i32, bias: usize)
               ? <i32>load<i8>(w + <usize>(col * k + row))
               : <i32>load<i8>(w + <usize>(row * n + col));
           }
-          store<i16>(dst, <i16>v);
-          dst += 2;
+          if (elemBytes == 2) store<i16>(dst, <i16>v);
+          else store<i8>(dst, <i8>v);
+          dst += <usize>elemBytes;
         }
       }
     }
@@ -156,6 +163,69 @@ function mk2x4(a: usize, b: usize, steps: i32, bias: usize): void {
     const b0 = v128.load(b);
     c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x0, b0)); c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x1, b0));
     a += 8; b += 16;
+  }
+  v128.store(ACC, c00);
+  v128.store(ACC, c10, 64);
+}
+
+// The same micro-kernels on int8-packed weights: per k pair 32 bytes (16 columns)
+// instead of 64; extend_low/high of each 16-byte load gives two of the int16 pair
+// vectors of the int16 packing.
+
+function kern2x16b(a: usize, b: usize, steps: i32, bias: usize, mode: i32,
+                   table: usize, np4: usize, c0: i32, d0: usize, d1: usize, valid: i32,
+                   zOut: i32, lo: i32, hi: i32): void {
+  let c00 = v128.load(bias), c01 = v128.load(bias, 16), c02 = v128.load(bias, 32), c03 = v128.load(bias, 48);
+  let c10 = c00, c11 = c01, c12 = c02, c13 = c03;
+  const end = a + <usize>(steps * 32);
+  while (a < end) {
+    const x0 = v128.load32_splat(a), x1 = v128.load32_splat(a, 4);
+    const v0 = v128.load(b), v1 = v128.load(b, 16);
+    const b0 = i16x8.extend_low_i8x16_s(v0), b1 = i16x8.extend_high_i8x16_s(v0);
+    const b2 = i16x8.extend_low_i8x16_s(v1), b3 = i16x8.extend_high_i8x16_s(v1);
+    c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x0, b0)); c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x1, b0));
+    c01 = i32x4.add(c01, i32x4.dot_i16x8_s(x0, b1)); c11 = i32x4.add(c11, i32x4.dot_i16x8_s(x1, b1));
+    c02 = i32x4.add(c02, i32x4.dot_i16x8_s(x0, b2)); c12 = i32x4.add(c12, i32x4.dot_i16x8_s(x1, b2));
+    c03 = i32x4.add(c03, i32x4.dot_i16x8_s(x0, b3)); c13 = i32x4.add(c13, i32x4.dot_i16x8_s(x1, b3));
+    a += 8; b += 32;
+  }
+  if (mode == OUT_I32 && valid == 16) {
+    v128.store(d0, c00); v128.store(d0, c01, 16); v128.store(d0, c02, 32); v128.store(d0, c03, 48);
+    if (d1 != 0) {
+      v128.store(d1, c10); v128.store(d1, c11, 16); v128.store(d1, c12, 32); v128.store(d1, c13, 48);
+    }
+    return;
+  }
+  v128.store(ACC, c00); v128.store(ACC, c01, 16); v128.store(ACC, c02, 32); v128.store(ACC, c03, 48);
+  v128.store(ACC, c10, 64); v128.store(ACC, c11, 80); v128.store(ACC, c12, 96); v128.store(ACC, c13, 112);
+  storeAcc2x16(mode, table, np4, c0, d0, d1, valid, zOut, lo, hi);
+}
+
+function mk2x8b(a: usize, b: usize, steps: i32, bias: usize): void {
+  let c00 = v128.load(bias), c01 = v128.load(bias, 16);
+  let c10 = c00, c11 = c01;
+  const end = a + <usize>(steps * 32);
+  while (a < end) {
+    const x0 = v128.load32_splat(a), x1 = v128.load32_splat(a, 4);
+    const v0 = v128.load(b);
+    const b0 = i16x8.extend_low_i8x16_s(v0), b1 = i16x8.extend_high_i8x16_s(v0);
+    c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x0, b0)); c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x1, b0));
+    c01 = i32x4.add(c01, i32x4.dot_i16x8_s(x0, b1)); c11 = i32x4.add(c11, i32x4.dot_i16x8_s(x1, b1));
+    a += 8; b += 16;
+  }
+  v128.store(ACC, c00); v128.store(ACC, c01, 16);
+  v128.store(ACC, c10, 64); v128.store(ACC, c11, 80);
+}
+
+function mk2x4b(a: usize, b: usize, steps: i32, bias: usize): void {
+  let c00 = v128.load(bias);
+  let c10 = c00;
+  const end = a + <usize>(steps * 32);
+  while (a < end) {
+    const x0 = v128.load32_splat(a), x1 = v128.load32_splat(a, 4);
+    const b0 = v128.load8x8_s(b);
+    c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x0, b0)); c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x1, b0));
+    a += 8; b += 8;
   }
   v128.store(ACC, c00);
   v128.store(ACC, c10, 64);
@@ -281,6 +351,8 @@ function run(m: i32, packed: usize, out: usize, ldc: i32, kind: i32,
   const lastW = load<i32>(packed, PK_LASTW);
   const bias = <usize>load<i32>(packed, PK_BIAS);
   const data = <usize>load<i32>(packed, PK_DATA);
+  const bytes8 = load<i32>(packed, PK_ELEM) == 1;
+  const panelBytes = <usize>(ks * (bytes8 ? 16 : 32));
   // Rows per block: the widened block (mb * ks * 2 bytes) stays around 16 KiB.
   let mb = 8192 / ks;
   if (mb < 2) mb = 2;
@@ -306,7 +378,7 @@ function run(m: i32, packed: usize, out: usize, ldc: i32, kind: i32,
       const width = pn == panels - 1 ? lastW : 16;
       const c0 = pn << 4;
       const valid = n - c0 < 16 ? n - c0 : 16;
-      const bp = data + <usize>(pn * ks * 32);
+      const bp = data + <usize>pn * panelBytes;
       const bb = bias + <usize>(c0 * 4);
       for (let r = 0; r < rows; r += 2) {
         const a = apack + <usize>r * rowBytes;
@@ -314,11 +386,17 @@ function run(m: i32, packed: usize, out: usize, ldc: i32, kind: i32,
         const d0 = out + <usize>(r0 + r) * ldcBytes + <usize>c0 * esize;
         const d1 = two ? d0 + ldcBytes : 0;
         if (width == 16) {
-          kern2x16(a, bp, steps, bb, mode, table, np4, c0, d0, d1, valid, zOut, lo, hi);
+          if (bytes8) kern2x16b(a, bp, steps, bb, mode, table, np4, c0, d0, d1, valid, zOut, lo, hi);
+          else kern2x16(a, bp, steps, bb, mode, table, np4, c0, d0, d1, valid, zOut, lo, hi);
           continue;
         }
-        if (width == 8) mk2x8(a, bp, steps, bb);
-        else mk2x4(a, bp, steps, bb);
+        if (width == 8) {
+          if (bytes8) mk2x8b(a, bp, steps, bb); else mk2x8(a, bp, steps, bb);
+        } else if (bytes8) {
+          mk2x4b(a, bp, steps, bb);
+        } else {
+          mk2x4(a, bp, steps, bb);
+        }
         if (outInt32) {
           epilogueI32(ACC, d0, valid);
           if (two) epilogueI32(ACC + 64, d1, valid);
