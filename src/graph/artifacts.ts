@@ -9,6 +9,8 @@ const BYTES_PER_VALUE: Record<string, number> = {float32: 4, int32: 4, bool: 1, 
 
 /** Lossless 1-byte storage of int8 codes as a float32 weight: value = byte·1 + (−128). */
 export const INT8_CODES_QUANTIZATION = {dtype: 'uint8', scale: 1, min: -128} as const;
+/** Lossless 2-byte storage of int16 codes as a float32 weight: value = uint16·1 + (−32768). */
+export const INT16_CODES_QUANTIZATION = {dtype: 'uint16', scale: 1, min: -32768} as const;
 
 interface GraphTopologyJson {
   node?: NodeDef[];
@@ -158,16 +160,18 @@ export async function artifactsOfGraphModel(model: {save: (h: tf.io.IOHandler) =
   return captured;
 }
 
-function checkedCodes(weight: WeightTensor, name: string): Uint8Array {
-  const bytes = new Uint8Array(weight.values.length);
+function checkedCodes(weight: WeightTensor, name: string, bits: 8 | 16): Uint8Array {
+  const offset = bits === 8 ? 128 : 32768;
+  const stored = bits === 8 ? new Uint8Array(weight.values.length) : new Uint16Array(weight.values.length);
   for (let i = 0; i < weight.values.length; i++) {
     const code = weight.values[i];
-    if (!Number.isInteger(code) || code < -128 || code > 127) {
-      throw new Error(`Weight '${name}' is stored as int8 codes but value #${i} is ${code}.`);
+    if (!Number.isInteger(code) || code < -offset || code >= offset) {
+      throw new Error(`Weight '${name}' is stored as int${bits} codes but value #${i} is ${code}.`);
     }
-    bytes[i] = code + 128;
+    stored[i] = code + offset;
   }
-  return bytes;
+  // The weight file is little endian (as tfjs reads it); so are the platforms tfjs runs on.
+  return new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength);
 }
 
 function encodeWeight(name: string, weight: WeightTensor): {spec: tf.io.WeightsManifestEntry; bytes: Uint8Array} {
@@ -180,7 +184,12 @@ function encodeWeight(name: string, weight: WeightTensor): {spec: tf.io.WeightsM
     case 'int8-codes':
       return {
         spec: {name, shape: weight.shape, dtype: 'float32', quantization: {...INT8_CODES_QUANTIZATION}},
-        bytes: checkedCodes(weight, name),
+        bytes: checkedCodes(weight, name, 8),
+      };
+    case 'int16-codes':
+      return {
+        spec: {name, shape: weight.shape, dtype: 'float32', quantization: {...INT16_CODES_QUANTIZATION}},
+        bytes: checkedCodes(weight, name, 16),
       };
     case 'float32':
       return {spec: {name, shape: weight.shape, dtype: 'float32'}, bytes: byteView(Float32Array.from(weight.values))};

@@ -5,16 +5,17 @@
 //   float ops reading a quantized tensor                    → read it through Int8Dequantize
 
 import {
-  ATTR, INT8_CONV2D_OP, INT8_DEPTHWISE_CONV2D_OP, INT8_DEQUANTIZE_OP, INT8_MATMUL_OP, QuantizedActivation, REQUANTIZING_OP_OF,
+  ATTR, FAKE_QUANT_OP, INT8_CONV2D_OP, INT8_DEPTHWISE_CONV2D_OP, INT8_DEQUANTIZE_OP, INT8_MATMUL_OP, QuantizedActivation, REQUANTIZING_OP_OF,
 } from '../ops/op_names';
 import {attr, AttrValue, getBoolAttr, NodeDef, parseInputRef} from './graph_def';
 import {GraphEdit} from './graph_edit';
 import {fusedActivationOf} from './fold';
 import {ActivationObserver, ActivationParams} from './insert_fake_quant';
-import {consumerMap, ModelGraph, nodeMap} from './model_graph';
+import {consumerMap, ModelGraph, nodeMap, WeightTensor} from './model_graph';
 import {FusedComputeOp} from './op_catalog';
 import {QuantPlan} from './plan';
-import {minimumScalesForBias, outputCodeRange, outputMultipliers, quantizeBias, quantizeFilter} from './weight_quant';
+import {encodeScales} from '../ops/scale_codec';
+import {minimumScalesForBias, outputCodeRange, quantizeBias, quantizeFilter} from './weight_quant';
 
 const INT8_OP_OF: Record<FusedComputeOp, string> = {
   _FusedConv2D: INT8_CONV2D_OP,
@@ -46,11 +47,24 @@ export interface LowerOptions {
   biasShifts?: ReadonlyMap<string, ArrayLike<number>>;
 }
 
+/** Whether a kept attr holds the value the executors assume when it is absent (then model.json leaves it out). */
+function isDefaultAttr(key: string, value: AttrValue): boolean {
+  const ints = value.list?.i;
+  switch (key) {
+    case 'explicit_paddings': return (ints ?? []).length === 0 && (value.list?.f ?? []).length === 0;
+    case 'dilations': return ints !== undefined && ints.every(v => Number(v) === 1);
+    case 'data_format': return value.s === attr.string('NHWC').s;
+    case 'transpose_a':
+    case 'transpose_b': return value.b !== true;
+    default: return false;
+  }
+}
+
 function keptAttrs(node: NodeDef): Record<string, AttrValue> {
   const kept: Record<string, AttrValue> = {};
   for (const key of KEPT_ATTRS) {
     const value = node.attr?.[key];
-    if (value !== undefined) kept[key] = value;
+    if (value !== undefined && !isDefaultAttr(key, value)) kept[key] = value;
   }
   return kept;
 }
@@ -71,6 +85,14 @@ function simulationComputeNode(edit: GraphEdit, name: string, fakeQuantOf: Reado
     return edit.get(parseInputRef((fq.input ?? [])[0]).node) as NodeDef;
   }
   return edit.get(name) as NodeDef;
+}
+
+/** The int32 bias codes, stored in 2 bytes each when they all fit in int16 (decoded to the same integers). */
+function biasWeightOf(codes: Int32Array): WeightTensor {
+  const fitsInt16 = codes.every(c => c >= -32768 && c <= 32767);
+  return fitsInt16
+    ? {dtype: 'float32', shape: [codes.length], values: Float32Array.from(codes), storage: 'int16-codes'}
+    : {dtype: 'int32', shape: [codes.length], values: codes};
 }
 
 export function lowerToInt8(simulation: ModelGraph, plan: QuantPlan, observers: readonly ActivationObserver[],
@@ -110,33 +132,37 @@ export function lowerToInt8(simulation: ModelGraph, plan: QuantPlan, observers: 
       throw new Error(`Node '${name}' (${compute.op}): no output quantization parameters.`);
     }
     const activation = quantizedActivation(compute);
-    const filterCodesName = edit.freshName(`${name}/filter_int8`);
-    const biasName = edit.freshName(`${name}/bias_int32`);
+    // Short names: a Const's name is written three times in model.json (node, reader's input, manifest).
+    const prefix = `int8_${computes.length}`;
+    const filterCodesName = edit.freshName(`${prefix}/w`);
+    const biasName = edit.freshName(`${prefix}/b`);
+    const scalesName = edit.freshName(`${prefix}/s`);
     edit.putConst(filterCodesName, {dtype: 'float32', shape: filterWeight.shape.slice(), values: Float32Array.from(filter.codes), storage: 'int8-codes'});
-    edit.putConst(biasName, {dtype: 'int32', shape: [bias.codes.length], values: bias.codes});
+    edit.putConst(biasName, biasWeightOf(bias.codes));
+    // Per-channel scales go to the weight file (exactly); bias scales and (M0, shift) are derived from them at load time.
+    const scales = encodeScales(filter.scales, filter.axis < 0);
+    edit.putConst(scalesName, scales.kind === 'float32'
+      ? {dtype: 'float32', shape: [scales.values.length], values: scales.values}
+      : {dtype: 'int32', shape: [scales.values.length / 2, 2], values: scales.values});
     const quantAttrs: Record<string, AttrValue> = {
       [ATTR.activation]: attr.string(activation),
       [ATTR.inputScale]: attr.float(inputParams.scale),
       [ATTR.inputZeroPoint]: attr.int(inputParams.zeroPoint),
-      [ATTR.filterScales]: attr.floatList(filter.scales),
       [ATTR.filterAxis]: attr.int(filter.axis),
-      [ATTR.biasScales]: attr.floatList(bias.scales),
       [ATTR.outputQuantized]: attr.bool(output !== undefined),
     };
+    if (scales.kind === 'float32') quantAttrs[ATTR.filterScaleDivisor] = attr.int(scales.divisor);
     if (output !== undefined) {
-      const {multipliers, shifts} = outputMultipliers(inputParams.scale, filter.scales, output.scale);
       const {lo, hi} = outputCodeRange(activation, output.scale, output.zeroPoint);
       Object.assign(quantAttrs, {
         [ATTR.outputScale]: attr.float(output.scale),
         [ATTR.outputZeroPoint]: attr.int(output.zeroPoint),
-        [ATTR.outputMultipliers]: attr.intList(multipliers),
-        [ATTR.outputShifts]: attr.intList(shifts),
         [ATTR.outputMin]: attr.int(lo),
         [ATTR.outputMax]: attr.int(hi),
       });
     }
     if (compute.name !== name) edit.remove(compute.name);
-    edit.put({name, op: INT8_OP_OF[op], input: [xRef, filterCodesName, biasName], attr: {...keptAttrs(compute), ...quantAttrs}});
+    edit.put({name, op: INT8_OP_OF[op], input: [xRef, filterCodesName, biasName, scalesName], attr: {...keptAttrs(compute), ...quantAttrs}});
     computes.push({
       name, op, inputScale: inputParams.scale, inputZeroPoint: inputParams.zeroPoint, filterScales: filter.scales, output,
       biasSaturated: bias.saturated,
@@ -144,6 +170,7 @@ export function lowerToInt8(simulation: ModelGraph, plan: QuantPlan, observers: 
   }
   fuseRequantizingOps(edit, observers, params, paramsOfFakeQuant);
   insertDequantizeBoundaries(edit, plan, observers);
+  dropFakeQuantRanges(edit);
   return {graph: edit.build(), computes};
 }
 
@@ -188,5 +215,27 @@ function insertDequantizeBoundaries(edit: GraphEdit, plan: QuantPlan, observers:
     const dequantized = edit.freshName(`${observer.tensor}/dequantized`);
     edit.put({name: dequantized, op: INT8_DEQUANTIZE_OP, input: [observer.tensor]}, observer.tensor);
     for (const reader of floatReaders) edit.rewireInput(reader.name, observer.tensor, dequantized);
+  }
+}
+
+/**
+ * A fake-quant with precomputed quant_scale / quant_zero_point never reads its min/max
+ * inputs (src/ops/node_attrs.ts perTensorQuantOf): the int8 artifact keeps x only, and
+ * drops the min/max Consts nobody else reads (two Const nodes and manifest entries each).
+ */
+function dropFakeQuantRanges(edit: GraphEdit): void {
+  const dropped = new Set<string>();
+  for (const node of edit.list()) {
+    if (node.op !== FAKE_QUANT_OP || node.attr?.[ATTR.scale] === undefined || node.attr?.[ATTR.zeroPoint] === undefined) continue;
+    const inputs = node.input ?? [];
+    const data = inputs.filter(r => !r.startsWith('^'));
+    if (data.length !== 3) continue;
+    for (const ref of data.slice(1)) dropped.add(parseInputRef(ref).node);
+    edit.put({...node, input: [data[0], ...inputs.filter(r => r.startsWith('^'))]});
+  }
+  if (dropped.size === 0) return;
+  const stillRead = new Set(edit.list().flatMap(n => (n.input ?? []).map(r => parseInputRef(r).node)));
+  for (const name of dropped) {
+    if (!stillRead.has(name) && edit.get(name)?.op === 'Const') edit.remove(name);
   }
 }

@@ -8,8 +8,10 @@ import type {GraphNode} from '@tensorflow/tfjs-converter';
 import {fakeQuantize, quantizeToCodes, requantizeAccumulators} from './fake_quant_math';
 import {cachedCodesTensor, CodesSpec, ensureQuantized, isInt8Active, runInt8Kernel} from './int8_runtime';
 import {
-  activationAttr, boolAttr, numberAttr, numberListAttr, padAttr, perChannelQuantOf, perTensorQuantOf, spatialPair,
+  activationAttr, boolAttr, numberAttr, numberListAttr, optionalNumberAttr, padAttr, perChannelQuantOf, perTensorQuantOf, spatialPair,
 } from './node_attrs';
+import {decodeScales} from './scale_codec';
+import {quantizeMultiplier} from '../quant/fixed_point';
 import {
   ATTR, FAKE_QUANT_OP, FAKE_QUANT_PER_CHANNEL_OP, INT8_ADD_OP, INT8_CONCAT_OP, INT8_CONV2D_OP, INT8_DEPTHWISE_CONV2D_OP,
   INT8_DEQUANTIZE_OP, INT8_MATMUL_OP, INT8_MEAN_OP, QuantizedActivation,
@@ -77,7 +79,7 @@ export function executeDequantize(node: GraphNode): tf.Tensor {
 }
 
 // ---------------------------------------------------------------------------
-// Int8FusedConv2D / Int8FusedDepthwiseConv2dNative / Int8FusedMatMul: inputs [x, filterCodes, biasInt32]
+// Int8FusedConv2D / Int8FusedDepthwiseConv2dNative / Int8FusedMatMul: inputs [x, filterCodes, biasCodes, filterScales]
 
 type ComputeKind = 'conv2d' | 'depthwise' | 'matmul';
 
@@ -104,23 +106,78 @@ interface ComputeNodeAttrs {
   outputMax: number;
 }
 
+/** Derived per-channel values of a node, made once per filter-scales Const (and the attrs they depend on). */
+interface DerivedChannels {
+  key: string;
+  filterScales: number[];
+  biasScales: number[];
+  outputMultipliers: number[];
+  outputShifts: number[];
+}
+
+const derivedChannels = new WeakMap<tf.Tensor, DerivedChannels>();
+
+/**
+ * Per-channel values from the filter-scales input (#3): the scales decoded exactly,
+ * bias scales S_in·S_w[c] and (M0, shift) = quantizeMultiplier(S_in·S_w[c]/S_out), the
+ * same arithmetic the pass used (src/graph/weight_quant.ts), computed on the node's
+ * first run and cached with the Const, not per inference.
+ */
+function channelsFromInput(node: GraphNode, op: string, inputScale: number, outputQuantized: boolean, outputScale: number): DerivedChannels {
+  const stored = inputAt(node, 3, op);
+  const channels = inputAt(node, 2, op).size;
+  const divisor = optionalNumberAttr(node.attrs, ATTR.filterScaleDivisor);
+  const key = `${inputScale}|${outputQuantized ? outputScale : 'float'}|${divisor}|${channels}`;
+  const cached = derivedChannels.get(stored);
+  if (cached !== undefined && cached.key === key) return cached;
+  const filterScales = decodeScales(stored.dataSync(), stored.dtype, divisor, channels, op);
+  const derived: DerivedChannels = {
+    key, filterScales, biasScales: filterScales.map(s => inputScale * s), outputMultipliers: [], outputShifts: [],
+  };
+  if (outputQuantized) {
+    for (const s of filterScales) {
+      const {multiplier, shift} = quantizeMultiplier((inputScale * s) / outputScale);
+      derived.outputMultipliers.push(multiplier);
+      derived.outputShifts.push(shift);
+    }
+  }
+  derivedChannels.set(stored, derived);
+  return derived;
+}
+
+/** The per-channel attrs of artifacts written before the scales moved to the weights. */
+function channelsFromAttrs(node: GraphNode, op: string, outputQuantized: boolean): Omit<DerivedChannels, 'key'> {
+  const a = node.attrs;
+  return {
+    filterScales: numberListAttr(a, ATTR.filterScales, op),
+    biasScales: numberListAttr(a, ATTR.biasScales, op),
+    outputMultipliers: outputQuantized ? numberListAttr(a, ATTR.outputMultipliers, op) : [],
+    outputShifts: outputQuantized ? numberListAttr(a, ATTR.outputShifts, op) : [],
+  };
+}
+
 function computeAttrsOf(node: GraphNode, kind: ComputeKind): ComputeNodeAttrs {
   const op = OP_OF_KIND[kind];
   const a = node.attrs;
   const outputQuantized = boolAttr(a, ATTR.outputQuantized, true);
+  const inputScale = numberAttr(a, ATTR.inputScale, op);
+  const outputScale = outputQuantized ? numberAttr(a, ATTR.outputScale, op) : 1;
+  const channels = node.inputs.length > 3
+    ? channelsFromInput(node, op, inputScale, outputQuantized, outputScale)
+    : channelsFromAttrs(node, op, outputQuantized);
   return {
     op,
     activation: activationAttr(a, op),
-    inputScale: numberAttr(a, ATTR.inputScale, op),
+    inputScale,
     inputZeroPoint: numberAttr(a, ATTR.inputZeroPoint, op),
-    filterScales: numberListAttr(a, ATTR.filterScales, op),
+    filterScales: channels.filterScales,
     filterAxis: numberAttr(a, ATTR.filterAxis, op),
-    biasScales: numberListAttr(a, ATTR.biasScales, op),
+    biasScales: channels.biasScales,
     outputQuantized,
-    outputScale: outputQuantized ? numberAttr(a, ATTR.outputScale, op) : 1,
+    outputScale,
     outputZeroPoint: outputQuantized ? numberAttr(a, ATTR.outputZeroPoint, op) : 0,
-    outputMultipliers: outputQuantized ? numberListAttr(a, ATTR.outputMultipliers, op) : [],
-    outputShifts: outputQuantized ? numberListAttr(a, ATTR.outputShifts, op) : [],
+    outputMultipliers: channels.outputMultipliers,
+    outputShifts: channels.outputShifts,
     outputMin: outputQuantized ? numberAttr(a, ATTR.outputMin, op) : -128,
     outputMax: outputQuantized ? numberAttr(a, ATTR.outputMax, op) : 127,
   };

@@ -6,11 +6,15 @@ export const FAKE_QUANT_OP = 'FakeQuantWithMinMaxVars';
 /** TensorFlow's per-channel fake-quant op (last axis): inputs [w, min[C], max[C]]. */
 export const FAKE_QUANT_PER_CHANNEL_OP = 'FakeQuantWithMinMaxVarsPerChannel';
 
-/** Quantized conv: inputs [x, filterCodes, biasInt32]; fused bias, activation and requantize. */
+/**
+ * Quantized conv: inputs [x, filterCodes, biasCodes, filterScales]; fused bias, activation and requantize.
+ * (Artifacts written before filterScales was an input carry the attrs filter_scales, bias_scales,
+ * output_multipliers and output_shifts instead; both are read.)
+ */
 export const INT8_CONV2D_OP = 'Int8FusedConv2D';
-/** Quantized depthwise conv: inputs [x, filterCodes, biasInt32]. */
+/** Quantized depthwise conv: inputs [x, filterCodes, biasCodes, filterScales]. */
 export const INT8_DEPTHWISE_CONV2D_OP = 'Int8FusedDepthwiseConv2dNative';
-/** Quantized matmul with a constant right operand: inputs [a, bCodes, biasInt32]. */
+/** Quantized matmul with a constant right operand: inputs [a, bCodes, biasCodes, filterScales]. */
 export const INT8_MATMUL_OP = 'Int8FusedMatMul';
 /** Boundary of the quantized region: a quantized tensor in, a plain float32 tensor out. */
 export const INT8_DEQUANTIZE_OP = 'Int8Dequantize';
@@ -66,6 +70,8 @@ export const ATTR = {
   inputZeroPoint: 'input_zero_point',
   filterScales: 'filter_scales', // list(float), one per output channel
   filterAxis: 'filter_axis', // int: the per-channel axis of the filter codes
+  // int: with float32 filter scales (input #3), scale[c] = value[c] / divisor (scale_codec.ts)
+  filterScaleDivisor: 'filter_scale_divisor',
   biasScales: 'bias_scales', // list(float): input_scale·filter_scales[c]
   outputQuantized: 'output_quantized', // bool: int8 output, else dequantized float output
   outputScale: 'output_scale',

