@@ -18,7 +18,10 @@ import {Add, backend_util, BinaryInputs, KernelConfig, KernelFunc, TensorInfo} f
 
 import {activationRange, chooseQuantizationParams, prepareQuantizedAdd} from '../src/quant';
 import type {QuantizationParams} from '../src/quant';
+import {plainFloatBinary} from './FloatBinary';
 import {addInt8} from './impl/elementwise_int8';
+import {activeInt8Wasm, unlessOutOfMemory} from './impl/wasm_dispatch';
+import {wasmAdd} from './impl/wasm_elementwise';
 import {Int8KernelArgs, outputParamsFromAttrs, perTensorInt8, PerTensorInt8, perTensorParams, prepareOrThrow,
         quantizeWithOwnRange, representableRange, runCpuKernelSingle} from './int8_kernel_utils';
 
@@ -33,7 +36,7 @@ export function add(args: Int8KernelArgs<BinaryInputs, AddInt8Attrs>): TensorInf
   if (a == null || b == null) throw new Error(`${Add}: input ${a == null ? 'a' : 'b'} is missing.`);
   const qa = perTensorInt8(backend, a);
   const qb = perTensorInt8(backend, b);
-  if (qa == null && qb == null) return runCpuKernelSingle(Add, args);
+  if (qa == null && qb == null) return plainFloatBinary('add', backend, a, b) ?? runCpuKernelSingle(Add, args);
 
   const outShape = prepareOrThrow(Add, `inputs a [${a.shape.join(', ')}] and b [${b.shape.join(', ')}]`,
                                   () => backend_util.assertAndGetBroadcastShape(a.shape, b.shape));
@@ -42,8 +45,15 @@ export function add(args: Int8KernelArgs<BinaryInputs, AddInt8Attrs>): TensorInf
   const outParams = outputParamsFromAttrs(Add, attrs) ?? sumOfRanges(x, y);
   const prepared = prepareOrThrow(Add, 'attr outputScale', () => prepareQuantizedAdd(
       x, y, {scale: outParams.scale[0], zeroPoint: outParams.zeroPoint[0]}));
-  const codes = addInt8(x.codes(), a.shape, y.codes(), b.shape, outShape, prepared,
-                        activationRange('linear', outParams.scale[0], outParams.zeroPoint[0], 'int8'));
+  const range = activationRange('linear', outParams.scale[0], outParams.zeroPoint[0], 'int8');
+  // Both inputs int8 codes of the same size: the wasm kernel (bit-identical), output in wasm memory.
+  const wasm = qa != null && qb != null ? activeInt8Wasm() : null;
+  if (wasm !== null) {
+    const result = unlessOutOfMemory(() => wasmAdd(wasm, backend, a, b, outShape, prepared, range, outParams,
+                                                   `${Add} output`));
+    if (result !== null) return result;
+  }
+  const codes = addInt8(x.codes(), a.shape, y.codes(), b.shape, outShape, prepared, range);
   return backend.makeQuantizedOutput(codes, outShape, outParams, `${Add} output`);
 }
 

@@ -17,6 +17,8 @@ import {KernelConfig, KernelFunc, NamedTensorInfoMap, TensorInfo} from '@tensorf
 import {prepareRequantize, quantizeValues} from '../src/quant';
 import type {QuantizationParams} from '../src/quant';
 import {requantizeCodes, requantizePerChannelCodes} from './impl/elementwise_int8';
+import {activeInt8Wasm, unlessOutOfMemory} from './impl/wasm_dispatch';
+import {wasmQuantize} from './impl/wasm_elementwise';
 import {checkedPerTensorParams, Int8KernelArgs, prepareOrThrow, sameParams, shareData} from './int8_kernel_utils';
 
 export const Int8Quantize = 'Int8Quantize';
@@ -34,6 +36,12 @@ export function int8Quantize(args: Int8KernelArgs<Pick<NamedTensorInfoMap, 'x'>,
   const name = `${Int8Quantize} output`;
   const q = backend.getQuantized(x.dataId);
   if (q == null) {
+    // float32 values: the wasm quantizer (bit-identical), codes left in wasm memory for the next kernel.
+    const wasm = activeInt8Wasm();
+    if (wasm !== null) {
+      const result = unlessOutOfMemory(() => wasmQuantize(wasm, backend, x, to.scale, to.zeroPoint, params, name));
+      if (result !== null) return result;
+    }
     const values = backend.data.get(x.dataId).values as ArrayLike<number>;
     const codes = prepareOrThrow(Int8Quantize, 'input x', () => quantizeValues(values, x.shape.slice(), params, 'int8', name));
     return backend.makeQuantizedOutput(codes, x.shape.slice(), params, name);

@@ -11,6 +11,8 @@ import {KernelConfig, KernelFunc, PadV2, PadV2Attrs, PadV2Inputs, TensorInfo} fr
 
 import {quantizeValues} from '../src/quant';
 import {padCodes} from './impl/pad_int8';
+import {activeInt8Wasm, unlessOutOfMemory} from './impl/wasm_dispatch';
+import {wasmPad} from './impl/wasm_elementwise';
 import {Int8KernelArgs, perTensorInt8, prepareOrThrow, runCpuKernelSingle} from './int8_kernel_utils';
 
 export function padV2(args: Int8KernelArgs<PadV2Inputs, PadV2Attrs>): TensorInfo {
@@ -25,6 +27,12 @@ export function padV2(args: Int8KernelArgs<PadV2Inputs, PadV2Attrs>): TensorInfo
   }
   const fillCode = prepareOrThrow(PadV2, `attr constantValue ${constantValue}`,
                                   () => quantizeValues([constantValue], [1], q.params, 'int8', `${PadV2} constantValue`)[0]);
+  // wasm: fill plus a copy per contiguous run, output in wasm memory (bit-identical).
+  const wasm = activeInt8Wasm();
+  if (wasm !== null) {
+    const result = unlessOutOfMemory(() => wasmPad(wasm, backend, x, paddings, fillCode, q.params, `${PadV2} output`));
+    if (result !== null) return result;
+  }
   const codes = padCodes(q.codes(), x.shape, paddings, fillCode);
   const outShape = x.shape.map((dim, axis) => paddings[axis][0] + dim + paddings[axis][1]);
   return backend.makeQuantizedOutput(codes, outShape, q.params, `${PadV2} output`);

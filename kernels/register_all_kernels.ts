@@ -1,6 +1,7 @@
 import {KernelConfig} from '@tensorflow/tfjs-core';
 
 import {addConfig} from './Add';
+import {multiplyConfig, squaredDifferenceConfig, subConfig} from './FloatBinary';
 import {batchMatMulConfig} from './BatchMatMul';
 import {conv2DConfig} from './Conv2D';
 import {depthwiseConv2dNativeConfig} from './DepthwiseConv2dNative';
@@ -27,6 +28,9 @@ import {reshapeConfig} from './Reshape';
 export const int8KernelConfigs: KernelConfig[] = [
   // Elementwise, pooling, layout and (de)quantization kernels.
   addConfig,
+  multiplyConfig,
+  squaredDifferenceConfig,
+  subConfig,
   avgPoolConfig,
   concatConfig,
   expandDimsConfig,

@@ -84,7 +84,7 @@ export function unlessOutOfMemory(run: () => TensorInfo | null): TensorInfo | nu
 }
 
 /** How often each wasm path ran (tests read it to prove the dispatch happened). */
-export const wasmDispatchCounters = {conv2d: 0, depthwise: 0, matmul: 0};
+export const wasmDispatchCounters = {conv2d: 0, depthwise: 0, matmul: 0, add: 0, pad: 0, quantize: 0};
 
 /** An int8 per-tensor activation in wasm memory: r = scale·(q − zeroPoint). */
 export interface WasmActivation {

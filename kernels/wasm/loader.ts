@@ -49,6 +49,9 @@ export interface Int8WasmExports {
                         dst: number): void;
   transposeI8(src: number, rows: number, cols: number, dst: number): void;
   repeatChannelsI8(src: number, pixels: number, c: number, m: number, dst: number): void;
+  addI8(a: number, b: number, out: number, n: number, zA: number, mA: number, sA: number, zB: number, mB: number,
+        sB: number, zO: number, mO: number, sO: number, lo: number, hi: number): number;
+  padRowsI8(src: number, rows: number, run: number, offsets: number, dst: number, dstLen: number, fill: number): void;
 }
 
 /** Same shape as src/code_store.ts's CodeStore (kept local: kernels/ does not import src/backend). */
@@ -716,6 +719,42 @@ export class Int8Wasm {
     checkInt('c', c, 1, 0x7fffffff);
     checkInt('m', m, 1, 0x7fffffff);
     this.exports.repeatChannelsI8(src, pixels, c, m, dst);
+  }
+
+  /**
+   * TFLite's int8 Add of n codes at a and b into out (equal shapes, per tensor; the
+   * parameters of src/quant prepareQuantizedAdd, every shift <= 0), clamped to [lo, hi].
+   */
+  addInt8(a: number, b: number, out: number, n: number, p: {
+    input1ZeroPoint: number; input1Multiplier: number; input1Shift: number; input2ZeroPoint: number;
+    input2Multiplier: number; input2Shift: number; outputZeroPoint: number; outputMultiplier: number;
+    outputShift: number;
+  }, lo: number, hi: number): void {
+    checkInt('n', n, 0, 0x7fffffff);
+    checkInt('input1ZeroPoint', p.input1ZeroPoint, -128, 127);
+    checkInt('input2ZeroPoint', p.input2ZeroPoint, -128, 127);
+    checkInt('outputZeroPoint', p.outputZeroPoint, -128, 127);
+    checkInt('input1Multiplier', p.input1Multiplier, 0, 0x7fffffff);
+    checkInt('input2Multiplier', p.input2Multiplier, 0, 0x7fffffff);
+    checkInt('outputMultiplier', p.outputMultiplier, 0, 0x7fffffff);
+    checkInt('lo', lo, -128, 127);
+    checkInt('hi', hi, -128, 127);
+    const rc = this.exports.addI8(a, b, out, n, p.input1ZeroPoint, p.input1Multiplier, p.input1Shift,
+                                  p.input2ZeroPoint, p.input2Multiplier, p.input2Shift, p.outputZeroPoint,
+                                  p.outputMultiplier, p.outputShift, lo, hi);
+    if (rc !== 0) throw new Error(`int8 wasm addInt8: shifts out of range (${p.input1Shift}, ${p.input2Shift}, ${p.outputShift})`);
+  }
+
+  /**
+   * Fills dstLen bytes at dst with `fill`, then copies `rows` runs of `run` bytes from
+   * src (contiguous) to dst + offsets[r] (int32 array at `offsets` in wasm memory).
+   */
+  padRows(src: number, rows: number, run: number, offsets: number, dst: number, dstLen: number, fill: number): void {
+    checkInt('rows', rows, 0, 0x7fffffff);
+    checkInt('run', run, 0, 0x7fffffff);
+    checkInt('dstLen', dstLen, 0, 0x7fffffff);
+    checkInt('fill', fill, -128, 127);
+    this.exports.padRowsI8(src, rows, run, offsets, dst, dstLen, fill);
   }
 
   /**

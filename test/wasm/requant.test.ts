@@ -60,6 +60,38 @@ describe('wasm requantization epilogue', () => {
     }
   });
 
+  it('wide tables (some channels with right shift > 21, the 64-bit-lane form) on every panel width, 2 rows', () => {
+    // A layer with a few near-dead channels (multiplier < 2^-22) among ordinary ones: the
+    // whole layer once took the scalar path; now both vector forms run and select per lane.
+    const rng = makeRng(2024);
+    for (const n of [1, 3, 4, 5, 8, 12, 16, 17, 20, 24, 36, 48, 100]) {
+      for (let round = 0; round < 12; round++) {
+        const acc = accumulators(rng, n);
+        const multiplier = new Int32Array(n);
+        const shift = new Int32Array(n);
+        for (let c = 0; c < n; c++) {
+          const r = rng.next();
+          shift[c] = r < 0.3 ? rng.int(-31, -22) : r < 0.4 ? rng.int(1, 8) : r < 0.5 ? 0 : rng.int(-21, -1);
+          multiplier[c] = rng.next() < 0.1 ? rng.pick([0, 2 ** 30, 2 ** 31 - 1]) : rng.int(2 ** 30, 2 ** 31 - 1);
+        }
+        if (!shift.some(s => s < -21)) shift[rng.int(0, n - 1)] = -rng.int(22, 31);
+        const zOut = rng.int(-128, 127);
+        const lo = rng.next() < 0.3 ? Math.max(zOut, -128) : -128;
+        const hi = rng.next() < 0.3 ? Math.min(127, zOut + rng.int(0, 100)) : 127;
+        const want = refRequant(acc, n, multiplier, shift, zOut, lo, hi);
+        const w = wasm.packGemmWeights(new Int8Array(n), 1, n, {bias: acc});
+        const t = wasm.createRequantTable(multiplier, shift, n);
+        const a = wasm.allocInt8([1, 1]);
+        const o = wasm.allocInt8(2 * n);
+        wasm.gemmInt8({a, m: 2, zeroPointA: 0, weights: w, out: o, requant: t, zeroPointOut: zOut, lo, hi});
+        const got = wasm.readInt8(o, 2 * n);
+        wasm.free(a); wasm.free(o); w.free(); t.free();
+        expect(firstMismatch(got.subarray(0, n), want), `n ${n} round ${round} row 0`).toBeNull();
+        expect(firstMismatch(got.subarray(n), want), `n ${n} round ${round} row 1`).toBeNull();
+      }
+    }
+  });
+
   it('handles rounding ties of both stages', () => {
     const rng = makeRng(7);
     const n = 1024;

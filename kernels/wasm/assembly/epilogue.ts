@@ -2,8 +2,8 @@
 // up to 2 rows x 16 channels, left by a micro-kernel in ACC, to int8 (requantized, see
 // requant.ts), int32 or float32 (dequantized, bias, relu/relu6: the dynamic mode) outputs.
 import {
-  A_H, A_LEFT, A_LIM, A_M0, A_NEGLIM, A_PN, A_POW, RQ_FLAGS, RQ_FLAG_LEFT, RQ_FLAG_SCALAR,
-  RQ_HEADER, RQ_NP, requantOne, requantVec, requantWith,
+  A_H, A_LEFT, A_LIM, A_M0, A_NEGLIM, A_PN, A_POW, A_WMASK, A_WPOW, RQ_FLAGS, RQ_FLAG_LEFT, RQ_FLAG_SCALAR,
+  RQ_HEADER, RQ_NP, requantVec, requantWide, requantWideVec, requantWith,
 } from './requant';
 
 // 2 rows x 16 int32 accumulators handed from the micro-kernel to the epilogue.
@@ -14,7 +14,7 @@ export const TMP: usize = memory.data(64, 16);
 export const OUT_I32: i32 = 0;
 export const OUT_I8: i32 = 1;
 export const OUT_I8_LEFT: i32 = 2;
-export const OUT_I8_SCALAR: i32 = 3;
+export const OUT_I8_WIDE: i32 = 3; // some channel has a right shift > 21 (requantWide)
 export const OUT_F32: i32 = 4;
 
 /** Bytes per output element of a mode. */
@@ -120,7 +120,7 @@ export function epilogueF32(acc: usize, dst: usize, c0: i32, valid: i32): void {
 export function outputMode(table: usize): i32 {
   if (table == 0) return OUT_I32;
   const flags = load<i32>(table, RQ_FLAGS);
-  return (flags & RQ_FLAG_SCALAR) != 0 ? OUT_I8_SCALAR : (flags & RQ_FLAG_LEFT) != 0 ? OUT_I8_LEFT : OUT_I8;
+  return (flags & RQ_FLAG_SCALAR) != 0 ? OUT_I8_WIDE : (flags & RQ_FLAG_LEFT) != 0 ? OUT_I8_LEFT : OUT_I8;
 }
 
 /** Requantizes ACC rows 0 and 1, columns [4g, 4g+4), in place (parameters loaded once). */
@@ -139,6 +139,30 @@ export function outputMode(table: usize): i32 {
   requantGroupInPlace(1, table, np4, c0, useLeft);
   requantGroupInPlace(2, table, np4, c0, useLeft);
   requantGroupInPlace(3, table, np4, c0, useLeft);
+  const z = i16x8.splat(<i16>zOut), l = i8x16.splat(<i8>lo), h = i8x16.splat(<i8>hi);
+  narrowStoreI8(d0, v128.load(ACC), v128.load(ACC, 16), v128.load(ACC, 32), v128.load(ACC, 48), z, l, h, valid);
+  if (d1 != 0) {
+    narrowStoreI8(d1, v128.load(ACC, 64), v128.load(ACC, 80), v128.load(ACC, 96), v128.load(ACC, 112), z, l, h, valid);
+  }
+}
+
+/** requantGroupInPlace for wide tables (requantWide, parameters loaded once for both rows). */
+@inline function requantGroupWideInPlace(g: usize, table: usize, np4: usize, c0: i32): void {
+  const base = table + RQ_HEADER + <usize>(c0 * 4) + g * 16;
+  const left = v128.load(base + np4 * A_LEFT), m0 = v128.load(base + np4 * A_M0);
+  const nl = v128.load(base + np4 * A_NEGLIM), l = v128.load(base + np4 * A_LIM);
+  const pw = v128.load(base + np4 * A_POW), h = v128.load(base + np4 * A_H), pn = v128.load(base + np4 * A_PN);
+  const wp = v128.load(base + np4 * A_WPOW), wm = v128.load(base + np4 * A_WMASK);
+  v128.store(ACC + g * 16, requantWide(v128.load(ACC + g * 16), left, m0, nl, l, pw, h, pn, wp, wm));
+  v128.store(ACC + g * 16 + 64, requantWide(v128.load(ACC + g * 16 + 64), left, m0, nl, l, pw, h, pn, wp, wm));
+}
+
+export function epilogue2x16Wide(table: usize, np4: usize, c0: i32, d0: usize, d1: usize, valid: i32,
+                                 zOut: i32, lo: i32, hi: i32): void {
+  requantGroupWideInPlace(0, table, np4, c0);
+  requantGroupWideInPlace(1, table, np4, c0);
+  requantGroupWideInPlace(2, table, np4, c0);
+  requantGroupWideInPlace(3, table, np4, c0);
   const z = i16x8.splat(<i16>zOut), l = i8x16.splat(<i8>lo), h = i8x16.splat(<i8>hi);
   narrowStoreI8(d0, v128.load(ACC), v128.load(ACC, 16), v128.load(ACC, 32), v128.load(ACC, 48), z, l, h, valid);
   if (d1 != 0) {
@@ -175,17 +199,17 @@ export function epilogueI8(acc: usize, dst: usize, c0: i32, valid: i32, width: i
   const flags = load<i32>(table, RQ_FLAGS);
   const np4 = <usize>(load<i32>(table, RQ_NP) * 4);
   const o = <usize>(c0 * 4);
-  if ((flags & RQ_FLAG_SCALAR) != 0) {
-    for (let j = 0; j < valid; j++) {
-      const v = requantOne(load<i32>(acc + <usize>(j * 4)), table, np4, c0 + j, zOut, lo, hi);
-      store<i8>(dst + <usize>j, <i8>v);
-    }
-    return;
-  }
   const z = i16x8.splat(<i16>zOut), l = i8x16.splat(<i8>lo), h = i8x16.splat(<i8>hi);
   const zero = i32x4.splat(0);
   let r0: v128, r1 = zero, r2 = zero, r3 = zero;
-  if ((flags & RQ_FLAG_LEFT) != 0) {
+  if ((flags & RQ_FLAG_SCALAR) != 0) {
+    r0 = requantWideVec(v128.load(acc), table, np4, o);
+    if (width > 4) r1 = requantWideVec(v128.load(acc, 16), table, np4, o + 16);
+    if (width > 8) {
+      r2 = requantWideVec(v128.load(acc, 32), table, np4, o + 32);
+      r3 = requantWideVec(v128.load(acc, 48), table, np4, o + 48);
+    }
+  } else if ((flags & RQ_FLAG_LEFT) != 0) {
     r0 = requantVec(v128.load(acc), table, np4, o, true);
     if (width > 4) r1 = requantVec(v128.load(acc, 16), table, np4, o + 16, true);
     if (width > 8) {
@@ -232,7 +256,6 @@ export function storeAcc2x16(mode: i32, table: usize, np4: usize, c0: i32, d0: u
     epilogueF32(ACC, d0, c0, valid);
     if (d1 != 0) epilogueF32(ACC + 64, d1, c0, valid);
   } else {
-    epilogueI8(ACC, d0, c0, valid, 16, table, zOut, lo, hi);
-    if (d1 != 0) epilogueI8(ACC + 64, d1, c0, valid, 16, table, zOut, lo, hi);
+    epilogue2x16Wide(table, np4, c0, d0, d1, valid, zOut, lo, hi);
   }
 }

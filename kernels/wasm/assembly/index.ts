@@ -9,3 +9,4 @@ export {
   quantizeF32ToI8, dequantizeI8ToF32, dequantizeI32ToF32PerChannel, rangeF32, dequantizeI32Epilogue, transposeI8,
   repeatChannelsI8,
 } from './elementwise';
+export {addI8, padRowsI8} from './add';

@@ -17,8 +17,14 @@ import {alloc, free} from './alloc';
 //  3. The final output is clamp(zOut + r, lo, hi) with lo, hi, zOut in [-128, 127],
 //     so only |r| < 256 matters: clamping v to [-2^(e+9), 2^(e+9)] first keeps the
 //     result (RoundingDivideByPOT is monotone and maps +-2^(e+9) to +-512).
-// Identity 2 needs e <= 21; layers with a larger right shift (multiplier < 2^-22)
-// fall back to the exact scalar form below.
+// Identity 2 needs e <= 21. Channels with a larger right shift (multiplier < 2^-22,
+// typically near-dead channels of a per-channel quantized layer) use a second vector
+// form in 64-bit lanes (requantWide): with v = SRDHM(x, M0) unclamped and
+// n = v - (v < 0) (no overflow: v > INT32_MIN since M0 < 2^31),
+//   RoundingDivideByPOT(v, e) == floor((n * 2^(32-e) + 2^31) / 2^32)
+// (numerator and denominator of identity 2's floor times 2^(32-e)), the high 32-bit
+// word of a 64-bit lane, exact for 1 <= e <= 31 with no clamp. A table with such a
+// channel (RQ_FLAG_SCALAR, "wide") computes both forms and selects per lane.
 
 // Requantization table: header, then per-channel int32 arrays of length Np (N rounded
 // up to 16; padding channels produce 0 before zOut).
@@ -27,7 +33,7 @@ export const RQ_NP: usize = 4;
 export const RQ_FLAGS: usize = 8;
 export const RQ_HEADER: usize = 64;
 export const RQ_FLAG_LEFT: i32 = 1;   // some channel has a left shift
-export const RQ_FLAG_SCALAR: i32 = 2; // some channel needs the scalar path (right shift > 21)
+export const RQ_FLAG_SCALAR: i32 = 2; // some channel has a right shift > 21: requantWide (the "wide" tables)
 // Array indices (times Np*4 bytes after the header).
 export const A_M0: i32 = 0;
 export const A_LEFT: i32 = 1; // 2^left
@@ -37,7 +43,9 @@ export const A_H: i32 = 4;    // e >= 1 ? 2^20 : 0
 export const A_PN: i32 = 5;   // e >= 1 ? 2^(21-e) : 0
 export const A_SHIFT: i32 = 6; // raw TFLite shift
 export const A_NEGLIM: i32 = 7; // -2^(e+9)
-const RQ_ARRAYS: i32 = 8;
+export const A_WPOW: i32 = 8;  // e > 21 ? 2^(32-e) : 0
+export const A_WMASK: i32 = 9; // e > 21 ? -1 : 0
+const RQ_ARRAYS: i32 = 10;
 
 @inline export function rqArray(table: usize, which: i32): usize {
   return table + RQ_HEADER + <usize>(which * load<i32>(table, RQ_NP) * 4);
@@ -74,7 +82,7 @@ export function requantTableCreate(m0Ptr: usize, shiftPtr: usize, n: i32, perTen
     if (left > 0) flags |= RQ_FLAG_LEFT;
     if (e > 21) flags |= RQ_FLAG_SCALAR;
     const o = <usize>(c * 4);
-    const ee = e > 21 ? 21 : e; // vector tables unused on the scalar path
+    const ee = e > 21 ? 21 : e; // uniform-shift entries of a wide channel: computed, then not selected
     store<i32>(rqArray(table, A_M0) + o, m0);
     store<i32>(rqArray(table, A_LEFT) + o, 1 << left);
     store<i32>(rqArray(table, A_LIM) + o, 1 << (ee + 9));
@@ -83,6 +91,8 @@ export function requantTableCreate(m0Ptr: usize, shiftPtr: usize, n: i32, perTen
     store<i32>(rqArray(table, A_H) + o, ee >= 1 ? 1 << 20 : 0);
     store<i32>(rqArray(table, A_PN) + o, ee >= 1 ? 1 << (21 - ee) : 0);
     store<i32>(rqArray(table, A_SHIFT) + o, shift);
+    store<i32>(rqArray(table, A_WPOW) + o, e > 21 ? 1 << (32 - e) : 0);
+    store<i32>(rqArray(table, A_WMASK) + o, e > 21 ? -1 : 0);
   }
   store<i32>(table, flags, RQ_FLAGS);
   return table;
@@ -133,6 +143,37 @@ export function requantScalar(x: i32, m0: i32, shift: i32): i32 {
   const neg = i32x4.shr_s(v, 31);
   const t = i32x4.sub(i32x4.add(i32x4.mul(v, pow), h), v128.and(neg, pn));
   return i32x4.shr_s(t, 21);
+}
+
+/**
+ * requantWith for tables with channels of right shift > 21 (see the top): both the
+ * uniform-shift form and the 64-bit-lane form, selected per lane by wmask. Always
+ * applies `left` (2^left, 1 where no left shift).
+ */
+@inline export function requantWide(acc: v128, left: v128, m0: v128, negLim: v128, lim: v128, pow: v128,
+                                    h: v128, pn: v128, wpow: v128, wmask: v128): v128 {
+  const x = i32x4.mul(acc, left);
+  const half = i64x2.splat(<i64>1 << 31);
+  const lo = i64x2.add(i64x2.shl(i64x2.extmul_low_i32x4_s(x, m0), 1), half);
+  const hi = i64x2.add(i64x2.shl(i64x2.extmul_high_i32x4_s(x, m0), 1), half);
+  const v = v128.shuffle<i32>(lo, hi, 1, 3, 5, 7);
+  const vc = i32x4.min_s(i32x4.max_s(v, negLim), lim);
+  const neg = i32x4.shr_s(vc, 31);
+  const narrow = i32x4.shr_s(i32x4.sub(i32x4.add(i32x4.mul(vc, pow), h), v128.and(neg, pn)), 21);
+  const n = i32x4.add(v, i32x4.shr_s(v, 31));
+  const wl = i64x2.add(i64x2.extmul_low_i32x4_s(n, wpow), half);
+  const wh = i64x2.add(i64x2.extmul_high_i32x4_s(n, wpow), half);
+  const wide = v128.shuffle<i32>(wl, wh, 1, 3, 5, 7);
+  return v128.bitselect(wide, narrow, wmask);
+}
+
+/** requantWide with the parameters of channels [c, c+4) loaded from the table (o = c*4). */
+@inline export function requantWideVec(acc: v128, table: usize, np4: usize, o: usize): v128 {
+  const base = table + RQ_HEADER + o;
+  return requantWide(acc, v128.load(base + np4 * A_LEFT), v128.load(base + np4 * A_M0),
+    v128.load(base + np4 * A_NEGLIM), v128.load(base + np4 * A_LIM), v128.load(base + np4 * A_POW),
+    v128.load(base + np4 * A_H), v128.load(base + np4 * A_PN), v128.load(base + np4 * A_WPOW),
+    v128.load(base + np4 * A_WMASK));
 }
 
 /** requantWith with the parameters of channels [c, c+4) loaded from the table (o = c*4). */
