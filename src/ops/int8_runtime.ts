@@ -79,16 +79,20 @@ export function cachedCodesTensor(source: tf.Tensor, spec: CodesSpec, op: string
   }, made => made.dispose());
 }
 
-/** The derive key of a CodesSpec, built once per spec object (executors keep their specs per node). */
-const specKeys = new WeakMap<CodesSpec, string>();
+/** The derive key of a CodesSpec, built once per spec object and shape (executors keep their specs per node). */
+const specKeys = new WeakMap<CodesSpec, Map<string, string>>();
 
 function specKey(spec: CodesSpec, sourceShape: number[]): string {
-  const shape = spec.shape ?? sourceShape;
-  let key = specKeys.get(spec);
+  const shape = (spec.shape ?? sourceShape).join('x');
+  let byShape = specKeys.get(spec);
+  if (byShape === undefined) {
+    byShape = new Map();
+    specKeys.set(spec, byShape);
+  }
+  let key = byShape.get(shape);
   if (key === undefined) {
-    key = `graph-codes:${spec.dtype}:${spec.axis}:${shape.join('x')}:${spec.scale.join(',')}`;
-    // Without an explicit shape the key depends on the source's: cache only explicit ones.
-    if (spec.shape != null) specKeys.set(spec, key);
+    key = `graph-codes:${spec.dtype}:${spec.axis}:${shape}:${spec.scale.join(',')}`;
+    byShape.set(shape, key);
   }
   return key;
 }
