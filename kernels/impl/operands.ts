@@ -108,16 +108,18 @@ export function weightOperand(
   const scales = q === undefined || q.dtype !== 'int8' ? null : channelScalesOf(q.params, q.shape, layout);
   if (q !== undefined && scales !== null) {
     const key = `int8.weights.codes:${layoutKey(layout)}`;
-    const sums = backend.derive(w.dataId, key, () => {
-      const codes = q.store.codes();
-      return weightChannelSums(codes, layout.batches, layout.channelInner, layout.channelCount);
-    });
+    // The channel sums are computed on first read: the wasm kernels fold the zero point
+    // themselves and never read them, so static weights run by wasm keep none resident.
+    const lazy = backend.derive(w.dataId, key, (): {sums: Int32Array | null} => ({sums: null}));
     const {store} = q;
     return {
       codes: () => store.codes() as Int8Array,
       zeroPoint: 0,
       channelScale: scales,
-      channelSums: sums,
+      get channelSums(): Int32Array {
+        lazy.sums ??= weightChannelSums(store.codes(), layout.batches, layout.channelInner, layout.channelCount);
+        return lazy.sums;
+      },
       cache: {dataId: w.dataId, key},
     };
   }

@@ -37,7 +37,7 @@ import {
   addBias, applyActivation, broadcastOverOutput, channelMultipliers, clampAccumulators, sixInAccumulatorScale,
 } from './epilogue';
 import type {ChannelBroadcast} from './epilogue';
-import {ensureOnBackend, floatValues} from './operands';
+import {ensureOnBackend, floatValues, identityOf} from './operands';
 import type {WeightOperand} from './operands';
 import {
   accumulatorParams, accumulatorScale, cachedWithWeights, floatOrInt8Output, int32Bias, isIntegerEpilogue, perTensor,
@@ -251,14 +251,28 @@ export function packedGemm(wasm: Int8Wasm, backend: BackendInt8, weights: Weight
   });
 }
 
-/** The depthwise filter [fh, fw, inC, multiplier] packed once per weight tensor, freed with it. */
+/**
+ * The depthwise filter [fh, fw, inC, multiplier] packed once per weight tensor, freed with it.
+ * Static weights (a RelocatableCodeStore) are packed as int8 pairs (each call widens them
+ * into scratch) and their JavaScript codes are dropped, as packedGemm does.
+ */
 export function packedDepthwise(wasm: Int8Wasm, backend: BackendInt8, weights: WeightOperand, fh: number, fw: number,
                                 inChannels: number, multiplier: number): Packed<PackedDepthwiseWeights> {
   const cache = cacheOf(weights, 'packDepthwiseWeights');
-  return backend.derive(cache.dataId, `${cache.key}:wasm.depthwise`, () => ({
-    weights: wasm.packDepthwiseWeights(detachedCodes(wasm, weights.codes()), fh, fw, inChannels, multiplier),
-    bias: null,
-  }), p => p.weights.free());
+  return backend.derive(cache.dataId, `${cache.key}:wasm.depthwise`, () => {
+    const store = relocatableStore(backend, weights);
+    const packed = wasm.packDepthwiseWeights(detachedCodes(wasm, weights.codes()), fh, fw, inChannels, multiplier,
+                                             {int8: store !== null && STATIC_PACKING === 'int8'});
+    let unpack: (() => Int8Array) | null = null;
+    if (store !== null) {
+      unpack = () => wasm.unpackDepthwiseWeights(packed);
+      store.relocate(unpack);
+    }
+    return {weights: packed, bias: null, store, unpack};
+  }, p => {
+    if (p.store !== null && p.unpack !== null) p.store.restore(p.unpack);
+    p.weights.free();
+  });
 }
 
 /** Writes `bias` (or zeros) into the packed weights unless it is there already. */
@@ -267,6 +281,35 @@ function useBias(wasm: Int8Wasm, packed: Packed<PackedGemmWeights | PackedDepthw
   if (packed.bias === bias) return;
   wasm.setPackedBias(packed.weights, bias);
   packed.bias = bias;
+}
+
+/** Static packed weights: the bias they hold, named by what it was computed from (no JavaScript copy kept). */
+const staticBiasKeys = new WeakMap<object, string>();
+/** `Packed.bias` of weights holding a static bias: equal to no other bias, so useBias rewrites it. */
+const STATIC_BIAS = new Int32Array(0);
+
+/**
+ * The static path's bias: computed (output.ts int32Bias, uncached) and written into the
+ * packed weights only when what it derives from changed (the bias tensor, the input scale);
+ * the packed weights then hold its only derived copy.
+ */
+function useStaticBias(wasm: Int8Wasm, backend: BackendInt8, spec: EpilogueSpec, weights: WeightOperand,
+                       packed: Packed<PackedGemmWeights | PackedDepthwiseWeights>, inputScale: number,
+                       accScale: Float64Array): void {
+  const key = spec.bias === undefined ? 'none' : `${identityOf(spec.bias.dataId)}:${inputScale}`;
+  if (staticBiasKeys.get(packed) === key) return;
+  // No spread: it would read (compute) the lazy channel sums.
+  const uncached: WeightOperand = {
+    codes: weights.codes, zeroPoint: weights.zeroPoint, channelScale: weights.channelScale,
+    get channelSums(): Int32Array {
+      return weights.channelSums;
+    },
+    cache: null,
+  };
+  const bias = int32Bias(backend, spec, uncached, inputScale, accScale);
+  wasm.setPackedBias(packed.weights, bias);
+  packed.bias = STATIC_BIAS;
+  staticBiasKeys.set(packed, key);
 }
 
 /** What a wasm conv / matmul computes, given where to write. */
@@ -294,14 +337,19 @@ export function finishWasmProduct(
   const size = spec.outShape.reduce((a, b) => a * b, 1);
   const integerEpilogue = isIntegerEpilogue(input.fromCodes, spec);
   const accScale = accumulatorScale(input.scale, weights);
-  const bias32 = integerEpilogue ? int32Bias(backend, spec, weights, input.scale, accScale) : null;
-  useBias(wasm, packed, bias32);
+  // Static weights whose codes live only in packed form (a relocated RelocatableCodeStore).
+  const transient = 'store' in packed && (packed as {store: RelocatableCodeStore | null}).store !== null;
+  if (transient && integerEpilogue) {
+    useStaticBias(wasm, backend, spec, weights, packed, input.scale, accScale);
+  } else {
+    if (transient) staticBiasKeys.delete(packed);
+    useBias(wasm, packed, integerEpilogue ? int32Bias(backend, spec, weights, input.scale, accScale) : null);
+  }
   const {output} = spec;
   if (integerEpilogue && output !== null) {
-    // Static weights whose codes live only in packed form: the requantization table (32 bytes
-    // per channel, as much as the codes of a 1×1 layer with 32 inputs) is built per call from
-    // the cached multipliers (O(channels)) and freed after it, so it is not resident.
-    const transient = 'store' in packed && (packed as {store: RelocatableCodeStore | null}).store !== null;
+    // Static weights: the requantization table (40 bytes per channel, more than the codes of a
+    // 1×1 layer with 32 inputs) is built per call (O(channels), in wasm) from the (M0, shift)
+    // pairs kept in wasm memory (5 bytes a channel) and freed after it, so it is not resident.
     const table = transient ? transientRequantTable(wasm, backend, weights, input.scale, output.scale, accScale) :
         requantTable(wasm, backend, weights, input.scale, output.scale, accScale);
     const act = spec.activation as 'linear' | 'relu' | 'relu6';
@@ -355,12 +403,27 @@ function requantTable(wasm: Int8Wasm, backend: BackendInt8, weights: WeightOpera
                         table => table.free());
 }
 
-/** The requantization table of requantTable, made for this call only (the caller frees it). */
+/** (M0, shift) pairs of a weight in wasm memory (Int8Wasm.allocRequantParams), derived with the weight. */
+interface RequantParamsBlock {
+  wasm: Int8Wasm;
+  ptr: number;
+}
+
+/**
+ * The requantization table of requantTable, made for this call only (the caller frees it)
+ * from the (M0, shift) pairs of (weights, input scale, output scale), which are kept in
+ * wasm memory only (int32 M0 and int8 shift: 5 bytes a channel).
+ */
 function transientRequantTable(wasm: Int8Wasm, backend: BackendInt8, weights: WeightOperand, inputScale: number,
                                outputScale: number, accScale: Float64Array): RequantTable {
-  const multipliers = cachedWithWeights(backend, weights, `int8.requant:${inputScale}:${outputScale}`,
-                                        () => channelMultipliers(accScale, outputScale));
-  return wasm.createRequantTable(multipliers.multiplier, multipliers.shift, accScale.length);
+  const cache = cacheOf(weights, 'a requantization table');
+  const block = backend.derive(cache.dataId, `${cache.key}:wasm.requantParams:${inputScale}:${outputScale}`,
+                               (): RequantParamsBlock => {
+                                 const m = channelMultipliers(accScale, outputScale);
+                                 return {wasm, ptr: wasm.allocRequantParams(m.multiplier, m.shift)};
+                               },
+                               b => b.wasm.free(b.ptr));
+  return wasm.createRequantTableFromBlock(block.ptr, accScale.length);
 }
 
 /**

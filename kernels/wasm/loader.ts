@@ -34,7 +34,7 @@ export interface Int8WasmExports {
          padTop: number, padLeft: number, oh: number, ow: number, zIn: number,
          packed: number, table: number, zOut: number, lo: number, hi: number,
          out: number, outKind: number): number;
-  dwPack(w: number, kh: number, kw: number, c: number, mult: number, bias: number): number;
+  dwPack(w: number, kh: number, kw: number, c: number, mult: number, bias: number, elemBytes: number): number;
   depthwiseConv2d(input: number, batch: number, h: number, w: number, c: number, packed: number,
                   sh: number, sw: number, dh: number, dw: number, padTop: number, padLeft: number,
                   oh: number, ow: number, zIn: number, table: number, zOut: number, lo: number, hi: number,
@@ -459,9 +459,12 @@ export class Int8Wasm {
     return out;
   }
 
-  /** Packs a depthwise filter [kh, kw, channels, multiplier] (int8) and optional bias [channels*multiplier]. */
+  /**
+   * Packs a depthwise filter [kh, kw, channels, multiplier] (int8) and optional bias [channels*multiplier].
+   * `int8`: 1 byte per weight (multiplier 1; each call widens them into scratch), else int16 pairs.
+   */
   packDepthwiseWeights(weights: Int8Array | number, kh: number, kw: number, channels: number, multiplier = 1,
-                       options: {bias?: Int32Array | number} = {}): PackedDepthwiseWeights {
+                       options: {bias?: Int32Array | number; int8?: boolean} = {}): PackedDepthwiseWeights {
     checkInt('kh', kh, 1, 1 << 16);
     checkInt('kw', kw, 1, 1 << 16);
     checkInt('channels', channels, 1, 1 << 24);
@@ -480,13 +483,67 @@ export class Int8Wasm {
     let p = 0;
     try {
       b = bias === undefined ? 0 : typeof bias === 'number' ? bias : this.allocInt32(bias);
-      p = this.exports.dwPack(w, kh, kw, channels, multiplier, b) >>> 0;
+      p = this.exports.dwPack(w, kh, kw, channels, multiplier, b, options.int8 === true ? 1 : 2) >>> 0;
     } finally {
       if (typeof weights !== 'number') this.free(w);
       if (bias !== undefined && typeof bias !== 'number' && b !== 0) this.free(b);
     }
     if (p === 0) throw new Error('int8 wasm packDepthwiseWeights: out of memory');
     return new PackedDepthwiseWeights(this, p, kh, kw, channels, multiplier);
+  }
+
+  /**
+   * The filter that `packed` was packed from, as a new JavaScript array `[kh, kw, channels·multiplier]`
+   * (the layout packDepthwiseWeights took): lets a caller drop its own copy of the codes.
+   */
+  unpackDepthwiseWeights(packed: PackedDepthwiseWeights): Int8Array {
+    if (packed.ptr === 0) throw new Error('int8 wasm unpackDepthwiseWeights: the packed weights were freed');
+    const i32 = this.heapI32();
+    const h = packed.ptr >> 2;
+    // Header (assembly/depthwise.ts): kh, kw, c, mult, cp, pairs, bias, wsum, data, tag, elemBytes.
+    const kh = i32[h], kw = i32[h + 1], c = i32[h + 2], mult = i32[h + 3], pairs = i32[h + 5];
+    const data = i32[h + 8], elem = i32[h + 10];
+    const taps = kh * kw, n = c * mult;
+    const heap8 = this.heapI8();
+    if (mult !== 1) return heap8.slice(data, data + taps * n);
+    const heap16 = elem === 2 ? new Int16Array(heap8.buffer) : null;
+    const out = new Int8Array(taps * n);
+    for (let t = 0; t < taps; t++) {
+      const pr = t >> 1, odd = t & 1;
+      for (let o = 0; o < n; o++) {
+        const index = (((o >> 4) * pairs + pr) * 16 + (o & 15)) * 2 + odd;
+        out[t * n + o] = heap16 !== null ? heap16[(data >> 1) + index] : heap8[data + index];
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Writes per-channel (M0, shift) pairs (src/quant quantizeMultiplier) into a new block:
+   * n int32 M0, then n int8 shifts (5 bytes a channel), for createRequantTableFromBlock.
+   * The caller frees the block.
+   */
+  allocRequantParams(multiplier: ArrayLike<number>, shift: ArrayLike<number>): number {
+    const n = multiplier.length;
+    if (shift.length !== n || n === 0) {
+      throw new Error(`int8 wasm allocRequantParams: ${n} multipliers and ${shift.length} shifts`);
+    }
+    for (let i = 0; i < n; i++) {
+      checkInt(`multiplier[${i}]`, multiplier[i], 0, 0x7fffffff);
+      checkInt(`shift[${i}]`, shift[i], -31, 31);
+    }
+    const p = this.alloc(n * 5);
+    this.heapI32().set(multiplier, p >> 2);
+    this.heapI8().set(shift, p + n * 4);
+    return p;
+  }
+
+  /** The requantization table of n channels from a block of allocRequantParams (no JavaScript copies). */
+  createRequantTableFromBlock(block: number, n: number): RequantTable {
+    checkInt('n', n, 1, 1 << 24);
+    const t = this.exports.requantTableCreate(block, block + n * 4, n, 2) >>> 0;
+    if (t === 0) throw new Error('int8 wasm createRequantTable: out of memory');
+    return new RequantTable(this, t, n);
   }
 
   private outParams(o: Int8OutputParams, channels: number): [number, number, number, number] {

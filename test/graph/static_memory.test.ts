@@ -1,6 +1,6 @@
 // Static mode keeps nothing but the weights' int8 codes resident (in their wasm-packed form once
 // packed): the artifact's float32 Consts give up their values (BackendInt8.compactToCodes), the
-// JavaScript codes of packed weights are dropped (wasm_dispatch.ts packedGemm), and everything is
+// JavaScript codes of packed weights are dropped (wasm_dispatch.ts packedGemm, packedDepthwise), and everything is
 // freed with the model. On a real model (nsfwjs-mobilenet-v2, quantized as the benchmark does);
 // skipped when the model is not in the local cache.
 
@@ -54,7 +54,7 @@ describe.skipIf(floatPath === undefined)(`int8 static resident weights (${NAME})
     await tf.setBackend('cpu');
   });
 
-  it('keeps ≤ 33 % of the float32 weight bytes (target 30 %), same outputs, nothing leaked', async () => {
+  it('keeps ≤ 30 % of the float32 weight bytes, same outputs, nothing leaked', async () => {
     const quantized = await quantizedForBenchmark(floatPath as string, NAME, () => {});
     expect(quantized.reason).toBeUndefined();
     const quantizedPath = quantized.path as string;
@@ -93,15 +93,15 @@ describe.skipIf(floatPath === undefined)(`int8 static resident weights (${NAME})
         expect(backend.data.peek(t.dataId)?.values, t.id.toString()).toBeUndefined();
       }
     }
-    // The target is 30 %; measured 32 %: packed int8 gemm weights (2.37 MiB of 10.0) plus int16
-    // depthwise packing, per-channel multipliers, channel sums, biases (see the report).
+    // Measured 27.3 % (filter scales included): int8-packed gemm and depthwise weights, the int32
+    // biases (their Consts in JavaScript, one copy in the packed weights), (M0, shift) in wasm.
     console.log(`resident ${JSON.stringify(resident)} of float ${floatWeightBytes} (${(100 * resident.total / floatWeightBytes).toFixed(1)} %)`);
     // The filter scales moved from model.json attrs (parsed into JS arrays of the graph's nodes, not counted
     // here) to small Consts (4 bytes a channel, counted above); the bound is on the rest, as before.
     const scaleBytes = [...scaleTensors].reduce((sum, t) => sum + t.size * 4, 0);
     console.log(`filter scales ${scaleBytes} bytes (${(100 * scaleBytes / floatWeightBytes).toFixed(2)} %)`);
     expect(scaleBytes).toBeLessThanOrEqual(0.01 * floatWeightBytes);
-    expect(resident.total - scaleBytes).toBeLessThanOrEqual(0.33 * floatWeightBytes);
+    expect(resident.total - scaleBytes).toBeLessThanOrEqual(0.30 * floatWeightBytes);
 
     // Same outputs on later runs, and bit for bit those of the reference kernels (bit-exact with wasm).
     expectBitEqual(runOutputs(model, feeds), first);

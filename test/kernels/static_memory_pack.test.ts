@@ -50,3 +50,55 @@ describe.skipIf(wasm === null)('int8-packed GEMM weights', () => {
     }
   });
 });
+
+describe.skipIf(wasm === null)('int8-packed depthwise weights', () => {
+  it('equal the int16 packing bit for bit (int8, int32, float outputs), and unpack to the codes', () => {
+    const w = wasm!;
+    const random = rng(11);
+    const int = (lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo + 1));
+    for (const [kh, kw, c, h, wd, stride, pad] of [[3, 3, 16, 7, 9, 1, 1], [3, 3, 37, 6, 5, 2, 1], [5, 5, 20, 9, 8, 1, 2],
+                                                   [1, 1, 3, 4, 4, 1, 0], [2, 3, 33, 5, 7, 1, 0]] as const) {
+      const codes = Int8Array.from({length: kh * kw * c}, () => int(-128, 127));
+      const input = Int8Array.from({length: h * wd * c}, () => int(-128, 127));
+      const bias = Int32Array.from({length: c}, () => int(-5000, 5000));
+      const zIn = int(-128, 127);
+      const oh = Math.floor((h + 2 * pad - kh) / stride) + 1, ow = Math.floor((wd + 2 * pad - kw) / stride) + 1;
+      const size = oh * ow * c;
+      const wide = w.packDepthwiseWeights(codes, kh, kw, c, 1, {bias});
+      const narrow = w.packDepthwiseWeights(codes, kh, kw, c, 1, {bias, int8: true});
+      expect(Array.from(w.unpackDepthwiseWeights(narrow))).toEqual(Array.from(codes));
+      expect(Array.from(w.unpackDepthwiseWeights(wide))).toEqual(Array.from(codes));
+      const m = Array.from({length: c}, () => int(1 << 29, 0x7fffffff));
+      const s = Array.from({length: c}, () => int(-12, -4));
+      const table = w.createRequantTable(m, s, c);
+      const block = w.allocRequantParams(m, s);
+      const table8 = w.createRequantTableFromBlock(block, c);
+      const x = w.allocInt8(input);
+      const scales = w.allocFloat32(c * 2);
+      w.heapF64().set(Array.from({length: c}, () => random() * 1e-3), scales >> 3);
+      const range = w.alloc(16);
+      const out = [w.allocInt32(size), w.allocInt32(size), w.allocInt8(size), w.allocInt8(size), w.allocFloat32(size),
+                   w.allocFloat32(size)];
+      const geometry = {batch: 1, inHeight: h, inWidth: wd, strideHeight: stride, strideWidth: stride, padTop: pad,
+                        padLeft: pad, outHeight: oh, outWidth: ow, input: x, zeroPointIn: zIn};
+      try {
+        w.depthwiseConv2dInt32({...geometry, weights: wide, out: out[0]});
+        w.depthwiseConv2dInt32({...geometry, weights: narrow, out: out[1]});
+        w.depthwiseConv2dInt8({...geometry, weights: wide, out: out[2], requant: table, zeroPointOut: -3});
+        w.depthwiseConv2dInt8({...geometry, weights: narrow, out: out[3], requant: table8, zeroPointOut: -3});
+        const params = {scales, bias: 0, activation: 'relu6' as const, rangeOut: range};
+        w.depthwiseConv2dFloat32({...geometry, weights: wide, out: out[4], ...params});
+        w.depthwiseConv2dFloat32({...geometry, weights: narrow, out: out[5], ...params});
+        expect(Array.from(w.readInt32(out[1], size))).toEqual(Array.from(w.readInt32(out[0], size)));
+        expect(Array.from(w.readInt8(out[3], size))).toEqual(Array.from(w.readInt8(out[2], size)));
+        expect(Array.from(w.readInt32(out[5], size))).toEqual(Array.from(w.readInt32(out[4], size)));
+      } finally {
+        for (const p of [x, scales, range, block, ...out]) w.free(p);
+        wide.free();
+        narrow.free();
+        table.free();
+        table8.free();
+      }
+    }
+  });
+});

@@ -15,6 +15,10 @@
 //   weights packed as int16 (w[t][c], w[t+1][c]) pairs with i32x4.dot_i16x8_s, which adds
 //   both products of a channel into its int32 lane (no int16 overflow, any int8 weights).
 //   An odd last tap is paired with zero weights.
+// - Weights may also be packed as int8 (1 byte per weight, same order; static mode, where
+//   they are the resident copy): each call then widens them into int16 scratch first
+//   (O(weights), against O(pixels·weights) for the convolution) and sums their taps
+//   there, so the loop is the same; only the resident form is half the size.
 // - Interior output pixels are computed two at a time (x, x+1), sharing the weight
 //   and requantization-parameter loads; border pixels one at a time.
 // Other multipliers use a scalar loop (exact, slow).
@@ -30,9 +34,10 @@ export const DW_MULT: usize = 12;
 export const DW_CP: usize = 16;     // channels (C*mult) rounded up to 16
 export const DW_PAIRS: usize = 20;  // tap pairs, ceil(kh*kw / 2)
 export const DW_BIAS: usize = 24;   // int32[Cp]
-export const DW_WSUM: usize = 28;   // int32[Cp], sum over taps of w
-export const DW_DATA: usize = 32;   // mult == 1: int16[Cp/16][pairs][16][2]; else int8[taps][C*mult] as given
+export const DW_WSUM: usize = 28;   // int32[Cp], sum over taps of w (0 for int8 pairs: summed per call)
+export const DW_DATA: usize = 32;   // mult == 1: int16 (or int8)[Cp/16][pairs][16][2]; else int8[taps][C*mult] as given
 export const DW_TAG: usize = 36;
+export const DW_ELEM: usize = 40;   // bytes per packed weight (mult == 1): 2 (int16 pairs) or 1 (int8 pairs)
 export const DW_HEADER: usize = 64;
 const DW_TAG_VALUE: i32 = 0x44574357;
 
@@ -42,18 +47,21 @@ const DW_TAG_VALUE: i32 = 0x44574357;
  * mult == 1: int16 tap pairs per 16-channel block (see above); otherwise the filter
  * as given, [taps][c*mult], for the scalar path.
  */
-export function dwPack(w: usize, kh: i32, kw: i32, c: i32, mult: i32, bias: usize): usize {
-  if (kh <= 0 || kw <= 0 || c <= 0 || mult <= 0) return 0;
+export function dwPack(w: usize, kh: i32, kw: i32, c: i32, mult: i32, bias: usize, elemBytes: i32): usize {
+  if (kh <= 0 || kw <= 0 || c <= 0 || mult <= 0 || (elemBytes != 1 && elemBytes != 2)) return 0;
   const taps = kh * kw;
   const n = c * mult;
   const cp = (n + 15) & ~15;
   const pairs = (taps + 1) >> 1;
-  const dataBytes = mult == 1 ? <usize>((cp >> 4) * pairs * 64) : <usize>(taps * n);
-  const p = alloc(DW_HEADER + <usize>(cp * 8) + dataBytes);
+  const elem = mult == 1 ? elemBytes : 2;
+  // int8 pairs: no stored tap sums (each call sums the taps while widening).
+  const wsumBytes: usize = elem == 1 ? 0 : <usize>(cp * 4);
+  const dataBytes = mult == 1 ? <usize>((cp >> 4) * pairs * 32 * elem) : <usize>(taps * n);
+  const p = alloc(DW_HEADER + <usize>(cp * 4) + wsumBytes + dataBytes);
   if (p == 0) return 0;
   const biasPtr = p + DW_HEADER;
   const wsumPtr = biasPtr + <usize>(cp * 4);
-  const data = wsumPtr + <usize>(cp * 4);
+  const data = wsumPtr + wsumBytes;
   store<i32>(p, kh, DW_KH);
   store<i32>(p, kw, DW_KW);
   store<i32>(p, c, DW_C);
@@ -61,13 +69,16 @@ export function dwPack(w: usize, kh: i32, kw: i32, c: i32, mult: i32, bias: usiz
   store<i32>(p, cp, DW_CP);
   store<i32>(p, pairs, DW_PAIRS);
   store<i32>(p, <i32>biasPtr, DW_BIAS);
-  store<i32>(p, <i32>wsumPtr, DW_WSUM);
+  store<i32>(p, elem == 1 ? 0 : <i32>wsumPtr, DW_WSUM);
   store<i32>(p, <i32>data, DW_DATA);
   store<i32>(p, DW_TAG_VALUE, DW_TAG);
+  store<i32>(p, elem, DW_ELEM);
   for (let o = 0; o < cp; o++) {
-    let sum = 0;
-    for (let t = 0; t < taps; t++) sum += o < n ? <i32>load<i8>(w + <usize>(t * n + o)) : 0;
-    store<i32>(wsumPtr + <usize>(o * 4), sum);
+    if (elem != 1) {
+      let sum = 0;
+      for (let t = 0; t < taps; t++) sum += o < n ? <i32>load<i8>(w + <usize>(t * n + o)) : 0;
+      store<i32>(wsumPtr + <usize>(o * 4), sum);
+    }
     store<i32>(biasPtr + <usize>(o * 4), bias != 0 && o < n ? load<i32>(bias + <usize>(o * 4)) : 0);
   }
   if (mult != 1) {
@@ -76,13 +87,14 @@ export function dwPack(w: usize, kh: i32, kw: i32, c: i32, mult: i32, bias: usiz
   }
   for (let cb = 0; cb < cp; cb += 16) {
     for (let pr = 0; pr < pairs; pr++) {
-      const dst = data + <usize>(((cb >> 4) * pairs + pr) * 64);
+      const dst = data + <usize>(((cb >> 4) * pairs + pr) * 32 * elem);
       for (let ch = 0; ch < 16; ch++) {
         for (let t = 0; t < 2; t++) {
           const tap = pr * 2 + t;
           const o = cb + ch;
           const v: i32 = tap < taps && o < n ? <i32>load<i8>(w + <usize>(tap * n + o)) : 0;
-          store<i16>(dst + <usize>(ch * 4 + t * 2), <i16>v);
+          if (elem == 1) store<i8>(dst + <usize>(ch * 2 + t), <i8>v);
+          else store<i16>(dst + <usize>(ch * 4 + t * 2), <i16>v);
         }
       }
     }
@@ -241,17 +253,43 @@ export function depthwiseConv2d(input: usize, batch: i32, h: i32, w: i32, c: i32
   const taps = kh * kw;
   const pairs = load<i32>(packed, DW_PAIRS);
   const bias = <usize>load<i32>(packed, DW_BIAS), wsum = <usize>load<i32>(packed, DW_WSUM);
-  const data = <usize>load<i32>(packed, DW_DATA);
+  const narrow = load<i32>(packed, DW_ELEM) == 1;
+  let data = <usize>load<i32>(packed, DW_DATA);
   // Per-call scratch: folded bias (cp int32), zIn row (cp bytes), tap offsets and pointers
-  // (2 * pairs int32 each).
-  const scratch = alloc(<usize>(cp * 4 + cp + pairs * 16));
+  // (2 * pairs int32 each), then (int8-packed weights) the weights widened to int16 pairs.
+  const wideBytes: usize = narrow ? <usize>((cp >> 4) * pairs * 64) : 0;
+  const headBytes: usize = (<usize>(cp * 4 + cp + pairs * 16) + 15) & ~<usize>15;
+  const scratch = alloc(headBytes + wideBytes);
   if (scratch == 0) return -1;
   const biasAdj = scratch;
   const zrow = scratch + <usize>(cp * 4);
   const offs = zrow + <usize>cp;
   const ptrs = offs + <usize>(pairs * 8);
-  for (let o = 0; o < cp; o++) {
-    store<i32>(biasAdj + <usize>(o * 4), load<i32>(bias + <usize>(o * 4)) - zIn * load<i32>(wsum + <usize>(o * 4)));
+  if (narrow) {
+    // Widen int8 pairs to int16 pairs (same order), and fold zIn·Σ taps into the bias.
+    const wide = scratch + headBytes;
+    const blocks = (cp >> 4) * pairs * 2;
+    for (let i = 0; i < blocks; i++) {
+      const v = v128.load(data + <usize>(i * 16));
+      v128.store(wide + <usize>(i * 32), i16x8.extend_low_i8x16_s(v));
+      v128.store(wide + <usize>(i * 32), i16x8.extend_high_i8x16_s(v), 16);
+    }
+    for (let cb = 0; cb < cp; cb += 16) {
+      for (let ch = 0; ch < 16; ch++) {
+        let sum = 0;
+        for (let pr = 0; pr < pairs; pr++) {
+          const q = data + <usize>(((cb >> 4) * pairs + pr) * 32 + ch * 2);
+          sum += <i32>load<i8>(q) + <i32>load<i8>(q, 1);
+        }
+        const o = cb + ch;
+        store<i32>(biasAdj + <usize>(o * 4), load<i32>(bias + <usize>(o * 4)) - zIn * sum);
+      }
+    }
+    data = wide;
+  } else {
+    for (let o = 0; o < cp; o++) {
+      store<i32>(biasAdj + <usize>(o * 4), load<i32>(bias + <usize>(o * 4)) - zIn * load<i32>(wsum + <usize>(o * 4)));
+    }
   }
   memory.fill(zrow, <u8>zIn, <usize>cp);
   for (let ky = 0; ky < kh; ky++) for (let kx = 0; kx < kw; kx++) {

@@ -69,9 +69,10 @@ export function requantTableCreate(m0Ptr: usize, shiftPtr: usize, n: i32, perTen
     let m0 = 0;
     let shift = 0;
     if (c < n) {
-      const src = perTensor != 0 ? 0 : c;
+      const src = (perTensor & 1) != 0 ? 0 : c;
       m0 = load<i32>(m0Ptr + <usize>(src * 4));
-      shift = load<i32>(shiftPtr + <usize>(src * 4));
+      // Bit 1 of `perTensor`: the shifts are int8 (one byte each) rather than int32.
+      shift = (perTensor & 2) != 0 ? <i32>load<i8>(shiftPtr + <usize>src) : load<i32>(shiftPtr + <usize>(src * 4));
       if (m0 < 0 || shift > 31 || shift < -31) {
         free(table);
         return 0;
