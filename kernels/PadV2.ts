@@ -10,6 +10,7 @@
 import {KernelConfig, KernelFunc, PadV2, PadV2Attrs, PadV2Inputs, TensorInfo} from '@tensorflow/tfjs-core';
 
 import {quantizeValues} from '../src/quant';
+import {plainFloatPad} from './FloatUnary';
 import {padCodes} from './impl/pad_int8';
 import {activeInt8Wasm, unlessOutOfMemory} from './impl/wasm_dispatch';
 import {wasmPad} from './impl/wasm_elementwise';
@@ -19,7 +20,7 @@ export function padV2(args: Int8KernelArgs<PadV2Inputs, PadV2Attrs>): TensorInfo
   const {inputs: {x}, backend, attrs} = args;
   if (x == null) throw new Error(`${PadV2}: input x is missing.`);
   const q = perTensorInt8(backend, x);
-  if (q == null) return runCpuKernelSingle(PadV2, args);
+  if (q == null) return plainFloatPad(backend, x, attrs?.paddings, attrs?.constantValue) ?? runCpuKernelSingle(PadV2, args);
   const paddings = checkPaddings(attrs?.paddings, x.shape.length);
   const constantValue = attrs?.constantValue ?? 0;
   if (typeof constantValue !== 'number' || Number.isNaN(constantValue)) {

@@ -6,6 +6,7 @@
 import {KernelConfig, KernelFunc, Relu, TensorInfo, UnaryInputs} from '@tensorflow/tfjs-core';
 
 import {activationRange} from '../src/quant';
+import {plainFloatClamp} from './FloatUnary';
 import {clampCodes} from './impl/elementwise_int8';
 import {Int8KernelArgs, perTensorInt8, runCpuKernelSingle} from './int8_kernel_utils';
 
@@ -19,7 +20,7 @@ export function clampedActivation(kernelName: string, activation: 'relu' | 'relu
   const {inputs: {x}, backend} = args;
   if (x == null) throw new Error(`${kernelName}: input x is missing.`);
   const q = perTensorInt8(backend, x);
-  if (q == null) return runCpuKernelSingle(kernelName, args);
+  if (q == null) return plainFloatClamp(activation, backend, x) ?? runCpuKernelSingle(kernelName, args);
   const range = activationRange(activation, q.scale, q.zeroPoint, 'int8');
   return backend.makeQuantizedOutput(clampCodes(q.codes(), range), x.shape.slice(), q.params, `${kernelName} output`);
 }

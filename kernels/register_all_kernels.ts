@@ -3,6 +3,8 @@ import {KernelConfig} from '@tensorflow/tfjs-core';
 import {addConfig} from './Add';
 import {multiplyConfig, squaredDifferenceConfig, subConfig} from './FloatBinary';
 import {batchMatMulConfig} from './BatchMatMul';
+import {clipByValueConfig} from './ClipByValue';
+import {fusedBatchNormConfig} from './FusedBatchNorm';
 import {conv2DConfig} from './Conv2D';
 import {depthwiseConv2dNativeConfig} from './DepthwiseConv2dNative';
 import {fusedConv2DConfig} from './FusedConv2D';
@@ -32,6 +34,8 @@ export const int8KernelConfigs: KernelConfig[] = [
   squaredDifferenceConfig,
   subConfig,
   avgPoolConfig,
+  clipByValueConfig,
+  fusedBatchNormConfig,
   concatConfig,
   expandDimsConfig,
   identityConfig,
