@@ -415,18 +415,8 @@ export class Int8Wasm {
     if (options.bias !== undefined && typeof options.bias !== 'number' && options.bias.length !== n) {
       throw new Error(`int8 wasm packGemmWeights: ${options.bias.length} biases given for ${n} channels`);
     }
-    const {bias} = options;
-    const w = typeof weights === 'number' ? weights : this.allocInt8(weights);
-    let b = 0;
-    let p = 0;
-    try {
-      b = bias === undefined ? 0 : typeof bias === 'number' ? bias : this.allocInt32(bias);
-      p = this.exports.gemmPack(w, k, n, options.transposed ? 1 : 0, b, options.int8 === true ? 1 : 2) >>> 0;
-    } finally {
-      if (typeof weights !== 'number') this.free(w);
-      if (bias !== undefined && typeof bias !== 'number' && b !== 0) this.free(b);
-    }
-    if (p === 0) throw new Error('int8 wasm packGemmWeights: out of memory');
+    const p = this.packStaged('packGemmWeights', weights, options.bias,
+        (w, b) => this.exports.gemmPack(w, k, n, options.transposed ? 1 : 0, b, options.int8 === true ? 1 : 2));
     return new PackedGemmWeights(this, p, k, n);
   }
 
@@ -477,19 +467,29 @@ export class Int8Wasm {
     if (options.bias !== undefined && typeof options.bias !== 'number' && options.bias.length !== n) {
       throw new Error(`int8 wasm packDepthwiseWeights: ${options.bias.length} biases given for ${n} channels`);
     }
-    const {bias} = options;
+    const p = this.packStaged('packDepthwiseWeights', weights, options.bias,
+        (w, b) => this.exports.dwPack(w, kh, kw, channels, multiplier, b, options.int8 === true ? 1 : 2));
+    return new PackedDepthwiseWeights(this, p, kh, kw, channels, multiplier);
+  }
+
+  /**
+   * Runs a packer on weights and bias given as wasm pointers or JavaScript arrays:
+   * arrays are copied into wasm memory for the call and freed after it.
+   */
+  private packStaged(kernel: string, weights: Int8Array | number, bias: Int32Array | number | undefined,
+                     pack: (weightsPtr: number, biasPtr: number) => number): number {
     const w = typeof weights === 'number' ? weights : this.allocInt8(weights);
     let b = 0;
     let p = 0;
     try {
       b = bias === undefined ? 0 : typeof bias === 'number' ? bias : this.allocInt32(bias);
-      p = this.exports.dwPack(w, kh, kw, channels, multiplier, b, options.int8 === true ? 1 : 2) >>> 0;
+      p = pack(w, b) >>> 0;
     } finally {
       if (typeof weights !== 'number') this.free(w);
       if (bias !== undefined && typeof bias !== 'number' && b !== 0) this.free(b);
     }
-    if (p === 0) throw new Error('int8 wasm packDepthwiseWeights: out of memory');
-    return new PackedDepthwiseWeights(this, p, kh, kw, channels, multiplier);
+    if (p === 0) throw new Error(`int8 wasm ${kernel}: out of memory`);
+    return p;
   }
 
   /**
