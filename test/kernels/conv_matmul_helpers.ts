@@ -176,3 +176,11 @@ export function scoped<T>(fn: () => T): T {
   });
   return out as T;
 }
+
+/**
+ * Activations whose result scales with their input (f(a·x) = a·f(x), a > 0): their sweeps may use
+ * any magnitude, while relu6, sigmoid and elu get O(1) pre-activations as in trained models.
+ */
+export function isScaleFreeActivation(activation: string): boolean {
+  return ['linear', 'relu', 'leakyrelu', 'prelu'].includes(activation);
+}

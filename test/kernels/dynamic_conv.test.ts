@@ -9,7 +9,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import '../../src/index';
 import {int8Backend} from '../../src/index';
-import {randomData, rngFor, sizeOf, sqnrDb, Tally, valuesOn} from './conv_matmul_helpers';
+import {isScaleFreeActivation, randomData, rngFor, sizeOf, sqnrDb, Tally, valuesOn} from './conv_matmul_helpers';
 import type {Rng} from './conv_matmul_helpers';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -93,7 +93,7 @@ interface CaseData {
  * 0/1, a property of the activation rather than of the kernel.
  */
 function caseData(rng: Rng, c: ConvCase): CaseData {
-  const scaleFree = ['linear', 'relu', 'leakyrelu', 'prelu'].includes(c.activation);
+  const scaleFree = isScaleFreeActivation(c.activation);
   const depth = c.filterShape[0] * c.filterShape[1] * (c.family.includes('Depthwise') ? 1 : c.filterShape[2]);
   return {
     x: randomData(rng, sizeOf(c.xShape), c.dataKind, scaleFree ? rng.logUniform(0.01, 100) : rng.floatIn(0.5, 2)),

@@ -8,7 +8,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import '../../src/index';
 import {int8Backend} from '../../src/index';
-import {randomData, rngFor, sizeOf, sqnrDb, Tally, valuesOn} from './conv_matmul_helpers';
+import {isScaleFreeActivation, randomData, rngFor, sizeOf, sqnrDb, Tally, valuesOn} from './conv_matmul_helpers';
 import type {Rng} from './conv_matmul_helpers';
 
 type Activation = 'linear' | 'relu' | 'relu6' | 'leakyrelu' | 'prelu' | 'sigmoid' | 'elu';
@@ -62,7 +62,7 @@ interface CaseData {
 
 /** Magnitudes 10^-2..10^2, except O(1) pre-activations for the scale-dependent relu6, sigmoid, elu. */
 function caseData(rng: Rng, c: MatMulCase): CaseData {
-  const scaleFree = ['linear', 'relu', 'leakyrelu', 'prelu'].includes(c.activation);
+  const scaleFree = isScaleFreeActivation(c.activation);
   const k = c.transposeA ? c.aShape[c.aShape.length - 2] : c.aShape[c.aShape.length - 1];
   return {
     a: randomData(rng, sizeOf(c.aShape), c.dataKind, scaleFree ? rng.logUniform(0.01, 100) : rng.floatIn(0.5, 2)),
