@@ -10,6 +10,7 @@ import {DEFAULT_CALIBRATION_METHOD} from '../graph/quantize_model';
 import {parseArgs, UsageError} from './args';
 import {runBenchCommand} from './bench';
 import {compareMethodsCommand, evalCommand, quantizeCommand, switchBackend} from './commands';
+import {sensitivityCommand} from './sensitivity_command';
 
 /**
  * The backend float work runs on (calibration, the float model, the float simulation):
@@ -38,6 +39,8 @@ export const USAGE = `Usage:
             [--backends cpu,wasm,int8-dynamic,int8-static] [--runs N] [--json]
   tfjs-int8 compare-methods <model.json> --calibration <dir> [--images <dir>] [--methods m1,m2]
             [--input-size HxW] [--input-range ...] [--max-images N]
+  tfjs-int8 sensitivity <model.json> --images <dir> [--input-size HxW] [--input-range ...] [--max-images N]
+            (quantizes each conv/matmul input alone to int8 per tensor; rows sorted by harm)
 
 model.json may be a graph model or a Keras layers model. The input size defaults to the
 model's input shape; the input range to 0,1 (float inputs) or integer 0..255 (int32 inputs).
@@ -78,6 +81,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       case 'compare-methods':
         await compareMethodsCommand(args);
+        return 0;
+      case 'sensitivity':
+        await sensitivityCommand(args);
         return 0;
       default:
         throw new UsageError(`unknown command '${args.command}'`);

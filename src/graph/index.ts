@@ -15,5 +15,7 @@ export {planQuantization} from './plan';
 export {insertFakeQuant, applyActivationRanges} from './insert_fake_quant';
 export {lowerToInt8} from './lower_int8';
 export {sqnrOf, cosineSimilarity} from './report';
+export {activationSensitivity} from './sensitivity';
+export type {SensitivityOptions, SensitivityRow} from './sensitivity';
 export type {ModelGraph, WeightTensor} from './model_graph';
 export type {NodeDef, AttrValue} from './graph_def';

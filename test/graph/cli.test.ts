@@ -102,6 +102,21 @@ describe('tfjs-int8 CLI', () => {
     expect(JSON.parse(e.stdout).top1Agreement).toBeGreaterThanOrEqual(0.6);
   });
 
+  it('probes each conv/matmul input of a layers model alone (sensitivity), rows from the most harmful', async () => {
+    const r = await cli('sensitivity', layersJson, '--images', images, '--max-images', '2', '--float-backend', 'cpu');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/probing activations on cpu/);
+    const result = JSON.parse(r.stdout);
+    expect(result.images).toBe(2);
+    const kinds = result.rows.map((row: {kind: string}) => row.kind);
+    expect(kinds.filter((k: string) => k === 'input-noise')).toHaveLength(1);
+    expect(kinds.filter((k: string) => k === 'activation').length).toBeGreaterThanOrEqual(3);
+    const worst = result.rows.map((row: {perOutput: Record<string, number>}) => Math.min(...Object.values(row.perOutput)));
+    expect(worst).toEqual([...worst].sort((a, b) => a - b));
+    expect(worst[0]).toBeGreaterThan(15);
+    expect(worst[0]).toBeLessThan(60);
+  });
+
   it('prints one clear line (no stack trace) and exits 1 on bad input', async () => {
     const expectFailure = async (pattern: RegExp, ...args: string[]) => {
       const r = await cli(...args, '--float-backend', 'cpu');
