@@ -8,7 +8,10 @@
  *   values quantized with that scale, cached) folded into the accumulator;
  *   requantized to int8 with relu/relu6 as the clamp of activationRange, or
  *   the int32 accumulator tensor without outputScale/outputZeroPoint;
- * - static mode, leakyrelu/prelu/sigmoid/elu (or a bias that is not per
+ * - static mode, prelu with outputScale/outputZeroPoint and a scalar or
+ *   per-channel alpha: integers only as well — negative accumulators are
+ *   requantized with S_acc[c]·α[c]/S_out (src/quant requantizePrelu);
+ * - static mode, leakyrelu/sigmoid/elu, other prelus (or a bias that is not per
  *   channel): accumulator dequantized, bias and activation in float,
  *   requantized to int8 (float between Quantize and Dequantize, on purpose);
  * - dynamic mode (float input): accumulator dequantized, bias added in float

@@ -2,8 +2,8 @@
  * _FusedMatMul on the int8 backend: BatchMatMul (kernels/BatchMatMul.ts) with
  * a fused bias and activation, and the epilogues of FusedConv2D
  * (kernels/FusedConv2D.ts): integer-only requantization with an int32 bias for
- * linear/relu/relu6 in static mode; dequantize → float bias and activation →
- * (requantize) otherwise. A full int8 kernel of its own: tfjs-backend-cpu's
+ * linear/relu/relu6 (and prelu with output parameters and a per-channel alpha)
+ * in static mode; dequantize → float bias and activation → (requantize) otherwise. A full int8 kernel of its own: tfjs-backend-cpu's
  * fused kernel calls its own matmul directly.
  */
 import {_FusedMatMul, KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';

@@ -2,10 +2,12 @@
 // (the "epilogue"): integer requantization to int8 codes (static mode), an
 // integer relu / relu6 on accumulators, or dequantization to float followed by
 // bias and activation in float (dynamic mode, and static mode's non-clamp
-// activations). Pure functions on typed arrays. Rounding rules come from
-// src/quant only.
+// activations), or an integer PReLU (static mode with output parameters).
+// Pure functions on typed arrays. Rounding rules come from src/quant only.
 
-import {INT32_MAX, quantizeMultiplier, requantize, roundHalfAwayFromZero} from '../../src/quant';
+import {
+  INT32_MAX, negativeSlopeMultiplier, quantizeMultiplier, requantize, requantizePrelu, roundHalfAwayFromZero,
+} from '../../src/quant';
 
 /** Per-output-channel fixed-point multipliers (M0, shift) of eq. 6, Jacob et al. 2018. */
 export interface ChannelMultipliers {
@@ -40,6 +42,44 @@ export function requantizeToInt8(
     hi: number, out: Int8Array): void {
   for (let i = 0, c = 0; i < acc.length; i++) {
     out[i] = requantize(acc[i], m.multiplier[c], m.shift[c], outputZeroPoint, lo, hi);
+    if (++c === channels) c = 0;
+  }
+}
+
+/** Per-output-channel negative-side multipliers of an integer PReLU: |S_acc[c]·α[c]|/S_out and sign(α[c]). */
+export interface NegativeSlopeMultipliers {
+  multiplier: Int32Array;
+  shift: Int32Array;
+  sign: Int8Array;
+}
+
+/** src/quant negativeSlopeMultiplier per output channel (prepare time, cached by the kernels). */
+export function negativeSlopeMultipliers(accumulatorScale: Float64Array, alpha: ArrayLike<number>, outputScale: number):
+    NegativeSlopeMultipliers {
+  const channels = accumulatorScale.length;
+  const m: NegativeSlopeMultipliers = {
+    multiplier: new Int32Array(channels), shift: new Int32Array(channels), sign: new Int8Array(channels),
+  };
+  for (let c = 0; c < channels; c++) {
+    const q = negativeSlopeMultiplier(accumulatorScale[c], alpha[c], outputScale);
+    m.multiplier[c] = q.multiplier;
+    m.shift[c] = q.shift;
+    m.sign[c] = q.sign;
+  }
+  return m;
+}
+
+/**
+ * int8 codes of an integer PReLU from accumulators `[..., channels]`:
+ * `out[i] = requantizePrelu(acc[i], M_pos[c], M_neg[c], sign(α[c]), zOut, lo, hi)` (src/quant),
+ * `c = i mod channels`. Integers only.
+ */
+export function requantizePreluToInt8(
+    acc: ArrayLike<number>, channels: number, positive: ChannelMultipliers, negative: NegativeSlopeMultipliers,
+    outputZeroPoint: number, lo: number, hi: number, out: Int8Array): void {
+  for (let i = 0, c = 0; i < acc.length; i++) {
+    out[i] = requantizePrelu(acc[i], positive.multiplier[c], positive.shift[c], negative.multiplier[c], negative.shift[c],
+                             negative.sign[c], outputZeroPoint, lo, hi);
     if (++c === channels) c = 0;
   }
 }

@@ -1,22 +1,27 @@
 // From int32 accumulators to the kernel's output tensor: the epilogue glue
 // shared by the conv and matmul kernels. Which epilogue runs:
 //
-// static mode (the input held int8 codes), activation linear/relu/relu6 and a
-// bias that is absent, a scalar or one value per output channel — integers only:
+// static mode (the input held int8 codes), activation linear/relu/relu6 — or
+// prelu with output parameters and an alpha that is a scalar or one value per
+// output channel — and a bias that is absent, a scalar or one value per output
+// channel — integers only:
 //   the bias is int32 with scale S_in·S_w[c] and zero point 0, added to the
 //   accumulator (foldZeroPoints); with attrs outputScale/outputZeroPoint the
 //   accumulator is requantized to int8 in the epilogue (multipliers cached
-//   with the weights) and relu/relu6 are the clamp of activationRange; without
-//   them the output is the int32 accumulator tensor (scale S_in·S_w[c] along
-//   the last axis, zero point 0), relu/relu6 clamped at the codes of 0 and 6.
+//   with the weights) and relu/relu6 are the clamp of activationRange, prelu
+//   the sign-dependent multiplier of src/quant requantizePrelu (acc ≥ 0:
+//   S_acc[c]/S_out, acc < 0: S_acc[c]·α[c]/S_out); without them the output is
+//   the int32 accumulator tensor (scale S_in·S_w[c] along the last axis, zero
+//   point 0), relu/relu6 clamped at the codes of 0 and 6.
 //
 // every other case — float epilogue: the accumulator (without bias) is
 //   dequantized with S_in·S_w[c] to float, the bias is added in float (more
 //   accurate than an int32 bias, whose rounding step S_in·S_w[c] changes with
 //   every dynamic input), the activation is applied in float with tfjs-cpu's
 //   formulas; with outputScale/outputZeroPoint the result is quantized to int8
-//   (static mode's leakyrelu, prelu, sigmoid, elu: "dequantize, activate,
-//   requantize"), otherwise it is a float tensor (dynamic mode).
+//   (static mode's leakyrelu, sigmoid, elu, prelu with a full-shape alpha:
+//   "dequantize, activate, requantize"), otherwise it is a float tensor
+//   (dynamic mode).
 
 import type {TensorInfo} from '@tensorflow/tfjs-core';
 
@@ -25,9 +30,9 @@ import {activationRange, dequantizeValues, quantizeValues} from '../../src/quant
 import type {PerTensorParams, QuantizationParams} from '../../src/quant';
 import {
   addBias, applyActivation, broadcastKind, broadcastOverOutput, channelMultipliers, clampAccumulators,
-  requantizeToInt8, sixInAccumulatorScale,
+  negativeSlopeMultipliers, requantizePreluToInt8, requantizeToInt8, sixInAccumulatorScale,
 } from './epilogue';
-import type {FusedActivationName} from './epilogue';
+import type {FusedActivationName, NegativeSlopeMultipliers} from './epilogue';
 import {channelScalesOf, ensureOnBackend, floatValues, identityOf} from './operands';
 import type {WeightOperand} from './operands';
 
@@ -48,7 +53,14 @@ export function isIntegerEpilogue(staticMode: boolean, spec: EpilogueSpec): bool
   const clampActivation = spec.activation === 'linear' || spec.activation === 'relu' || spec.activation === 'relu6';
   const channelBias = spec.bias === undefined ||
       broadcastKind(spec.bias.shape, spec.outShape, `${spec.kernelName}: input 'bias'`) !== 'full';
-  return staticMode && clampActivation && channelBias;
+  return staticMode && (clampActivation || isIntegerPrelu(spec)) && channelBias;
+}
+
+/** prelu with output parameters and a float32 alpha that is a scalar or one value per output channel. */
+function isIntegerPrelu(spec: EpilogueSpec): boolean {
+  const alpha = spec.preluActivationWeights;
+  if (spec.activation !== 'prelu' || spec.output === null || alpha === undefined || alpha.dtype !== 'float32') return false;
+  return broadcastKind(alpha.shape, spec.outShape, `${spec.kernelName}: input 'preluActivationWeights'`) !== 'full';
 }
 
 /** S_acc[c] = S_in·S_w[c]: the scale of the accumulator of output channel c. */
@@ -111,6 +123,30 @@ function ownInt32Bias(backend: BackendInt8, bias: TensorInfo, accScale: Float64A
   return perChannel(q.store.codes() as Int32Array, channels);
 }
 
+/**
+ * The negative-side multipliers of an integer prelu (α scalar or per channel), made once per
+ * alpha, input scale, output scale and weights (derived data of the alpha tensor, as int32Bias).
+ * The positive side is the linear epilogue's (M0, shift) of S_acc[c]/S_out.
+ */
+export function preluSlopeMultipliers(backend: BackendInt8, spec: EpilogueSpec, weights: WeightOperand, inputScale: number,
+                     outputScale: number, accScale: Float64Array): NegativeSlopeMultipliers {
+  const alpha = spec.preluActivationWeights;
+  if (alpha === undefined) throw new Error(`${spec.kernelName}: prelu without input 'preluActivationWeights'`);
+  ensureOnBackend(backend, alpha);
+  const create = (): NegativeSlopeMultipliers => {
+    const values = perChannel(floatValues(backend, alpha), accScale.length);
+    const bad = values.findIndex(v => !Number.isFinite(v));
+    if (bad >= 0) {
+      throw new Error(`${spec.kernelName}: input 'preluActivationWeights' holds ${values[bad]} (channel ${bad}); ` +
+                      `an int8 prelu needs finite slopes.`);
+    }
+    return negativeSlopeMultipliers(accScale, values, outputScale);
+  };
+  if (weights.cache === null) return create();
+  const key = `int8.prelu:${inputScale}:${outputScale}:${identityOf(weights.cache.dataId)}:${weights.cache.key}`;
+  return backend.derive(alpha.dataId, key, create);
+}
+
 /** The output tensor of the integer epilogue (see the top of this file). */
 export function finishInteger(
     backend: BackendInt8, spec: EpilogueSpec, acc: Int32Array, weights: WeightOperand, inputScale: number,
@@ -121,10 +157,16 @@ export function finishInteger(
     const multipliers = cachedWithWeights(
         backend, weights, `int8.requant:${inputScale}:${output.scale}`,
         () => channelMultipliers(accScale, output.scale));
-    const act = activation as 'linear' | 'relu' | 'relu6';
-    const {lo, hi} = activationRange(act, output.scale, output.zeroPoint, 'int8');
     const codes = new Int8Array(acc.length);
-    requantizeToInt8(acc, channels, multipliers, output.zeroPoint, lo, hi, codes);
+    if (activation === 'prelu') {
+      const slopes = preluSlopeMultipliers(backend, spec, weights, inputScale, output.scale, accScale);
+      const {lo, hi} = activationRange('linear', output.scale, output.zeroPoint, 'int8');
+      requantizePreluToInt8(acc, channels, multipliers, slopes, output.zeroPoint, lo, hi, codes);
+    } else {
+      const act = activation as 'linear' | 'relu' | 'relu6';
+      const {lo, hi} = activationRange(act, output.scale, output.zeroPoint, 'int8');
+      requantizeToInt8(acc, channels, multipliers, output.zeroPoint, lo, hi, codes);
+    }
     return backend.makeQuantizedOutput(codes, spec.outShape, perTensor(output), spec.kernelName);
   }
   if (activation !== 'linear') {

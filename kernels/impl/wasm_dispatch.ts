@@ -29,6 +29,7 @@ import type {TensorInfo} from '@tensorflow/tfjs-core';
 import {RelocatableCodeStore} from '../../src/backend';
 import type {BackendInt8} from '../../src/backend';
 import {activationRange, chooseQuantizationParams, validateQuantizationParams} from '../../src/quant';
+import type {PerTensorParams} from '../../src/quant';
 import {
   Int8Wasm, PackedDepthwiseWeights, PackedGemmWeights, RequantTable, sharedInt8Wasm, simdSupported, WasmCodeStore,
 } from '../wasm/loader';
@@ -41,6 +42,7 @@ import {ensureOnBackend, floatValues, identityOf} from './operands';
 import type {WeightOperand} from './operands';
 import {
   accumulatorParams, accumulatorScale, cachedWithWeights, floatOrInt8Output, int32Bias, isIntegerEpilogue, perTensor,
+  preluSlopeMultipliers,
 } from './output';
 import type {EpilogueSpec} from './output';
 
@@ -346,6 +348,9 @@ export function finishWasmProduct(
     useBias(wasm, packed, integerEpilogue ? int32Bias(backend, spec, weights, input.scale, accScale) : null);
   }
   const {output} = spec;
+  if (integerEpilogue && output !== null && spec.activation === 'prelu') {
+    return finishPreluInt8(wasm, backend, spec, input, weights, accScale, product, size, transient);
+  }
   if (integerEpilogue && output !== null) {
     // Static weights: the requantization table (40 bytes per channel, more than the codes of a
     // 1×1 layer with 32 inputs) is built per call (O(channels), in wasm) from the (M0, shift)
@@ -379,6 +384,42 @@ export function finishWasmProduct(
     });
   }
   return finishFloatInWasm(wasm, backend, spec, product, size, accScale);
+}
+
+/**
+ * The integer prelu epilogue: the wasm kernel writes the int32 accumulators (bias included), and
+ * kernels/wasm preluI32ToI8 requantizes them with two tables — (M0, shift) of S_acc[c]/S_out where
+ * acc ≥ 0 (the linear epilogue's table) and of |S_acc[c]·α[c]|/S_out, times sign(α[c]), where
+ * acc < 0 — bit-identical with output.ts finishInteger (src/quant requantizePrelu).
+ */
+function finishPreluInt8(wasm: Int8Wasm, backend: BackendInt8, spec: EpilogueSpec, input: WasmActivation,
+                         weights: WeightOperand, accScale: Float64Array, product: WasmProduct, size: number,
+                         transient: boolean): TensorInfo {
+  const output = spec.output as PerTensorParams;
+  const channels = accScale.length;
+  const negative = preluSlopeMultipliers(backend, spec, weights, input.scale, output.scale, accScale);
+  const positive = transient ? transientRequantTable(wasm, backend, weights, input.scale, output.scale, accScale) :
+      requantTable(wasm, backend, weights, input.scale, output.scale, accScale);
+  let negativeTable: RequantTable | null = null;
+  let acc = 0;
+  try {
+    // Per call (O(channels)): the slopes belong to the alpha tensor, not to the weights.
+    negativeTable = wasm.createRequantTable(negative.multiplier, negative.shift, channels);
+    acc = wasm.alloc(size * 4);
+    product.int32(acc);
+    const {lo, hi} = activationRange('linear', output.scale, output.zeroPoint, 'int8');
+    const store = WasmCodeStore.adopt(wasm, 'int8', size, wasm.alloc(size));
+    const table = negativeTable;
+    return adoptOutput(store, () => {
+      wasm.preluInt32ToInt8(acc, size / channels, channels, positive, table, negative.sign, output.zeroPoint, lo, hi,
+                            store.ptr);
+      return backend.makeQuantizedOutput(store, spec.outShape, perTensor(output), spec.kernelName);
+    });
+  } finally {
+    if (acc !== 0) wasm.free(acc);
+    negativeTable?.free();
+    if (transient) positive.free();
+  }
 }
 
 /** Runs `make` (which hands `store` to a tensor); frees the store if it throws. */

@@ -52,6 +52,8 @@ export interface Int8WasmExports {
   addI8(a: number, b: number, out: number, n: number, zA: number, mA: number, sA: number, zB: number, mB: number,
         sB: number, zO: number, mO: number, sO: number, lo: number, hi: number): number;
   padRowsI8(src: number, rows: number, run: number, offsets: number, dst: number, dstLen: number, fill: number): void;
+  preluI32ToI8(src: number, rows: number, channels: number, pos: number, neg: number, signs: number, zOut: number,
+               lo: number, hi: number, dst: number): void;
 }
 
 /** Same shape as src/code_store.ts's CodeStore (kept local: kernels/ does not import src/backend). */
@@ -812,6 +814,31 @@ export class Int8Wasm {
     checkInt('dstLen', dstLen, 0, 0x7fffffff);
     checkInt('fill', fill, -128, 127);
     this.exports.padRowsI8(src, rows, run, offsets, dst, dstLen, fill);
+  }
+
+  /**
+   * The integer prelu epilogue (assembly/prelu.ts): int8 `dst` [rows, channels] from int32
+   * accumulators `src`, requantized with `positive` where acc ≥ 0 and with `negative` times
+   * sign[c] (−1, 0, 1: the sign of alpha[c]) where acc < 0, then clamped to [lo, hi].
+   */
+  preluInt32ToInt8(src: number, rows: number, channels: number, positive: RequantTable, negative: RequantTable,
+                   sign: ArrayLike<number>, zeroPointOut: number, lo: number, hi: number, dst: number): void {
+    checkInt('rows', rows, 0, 0x7fffffff);
+    checkInt('channels', channels, 1, 0x7fffffff);
+    if (positive.channels !== channels || negative.channels !== channels || sign.length !== channels) {
+      throw new Error(`int8 wasm preluInt32ToInt8: tables of ${positive.channels} and ${negative.channels} channels ` +
+        `and ${sign.length} signs for ${channels} channels`);
+    }
+    for (let c = 0; c < channels; c++) checkInt(`sign[${c}]`, sign[c], -1, 1);
+    checkInt('zeroPointOut', zeroPointOut, -128, 127);
+    checkInt('lo', lo, -128, 127);
+    checkInt('hi', hi, lo, 127);
+    const signs = this.allocInt32(sign);
+    try {
+      this.exports.preluI32ToI8(src, rows, channels, positive.ptr, negative.ptr, signs, zeroPointOut, lo, hi, dst);
+    } finally {
+      this.free(signs);
+    }
   }
 
   /**

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {GraphModel, loadGraphModelSync} from '@tensorflow/tfjs-converter';
 
 import {CALIBRATION_METHODS, CalibrationMethod, isCalibrationMethod} from '../graph/calibration_methods';
+import {EQUALIZE_METHODS, EqualizeMethod} from '../graph/equalize';
 import {DEFAULT_CALIBRATION_METHOD, quantizeModel, QuantizedModel} from '../graph/quantize_model';
 import {fileIOHandler} from '../io/file_io';
 import {
@@ -26,6 +27,17 @@ function onOffFlag(args: ParsedArgs, name: string): boolean | undefined {
   if (value === undefined) return undefined;
   if (value !== 'on' && value !== 'off') throw new UsageError(`--${name} must be on or off, got '${value}'`);
   return value === 'on';
+}
+
+/** `--equalize activations|weights|on|off`; undefined when absent (the library default). */
+function equalizeFlag(args: ParsedArgs): boolean | EqualizeMethod | undefined {
+  const value = stringFlag(args, 'equalize');
+  if (value === undefined) return undefined;
+  if (value === 'on' || value === 'off') return value === 'on';
+  if (!(EQUALIZE_METHODS as readonly string[]).includes(value)) {
+    throw new UsageError(`--equalize must be on, off or one of ${EQUALIZE_METHODS.join(', ')}, got '${value}'`);
+  }
+  return value as EqualizeMethod;
 }
 
 function methodFlag(args: ParsedArgs): CalibrationMethod {
@@ -53,11 +65,12 @@ function loadImages(files: readonly string[], input: ImageInput, label: string):
 }
 
 async function quantizeWithProgress(model: LoadedModel, samples: tf.Tensor4D[], method: CalibrationMethod,
-    options: {perChannel: boolean; exclude?: string[]; biasCorrection?: boolean}): Promise<QuantizedModel> {
+    options: {perChannel: boolean; exclude?: string[]; biasCorrection?: boolean; equalize?: boolean | EqualizeMethod; weightRounding?: boolean}): Promise<QuantizedModel> {
   const bar = progressBar(`calibrating (${method})`);
   try {
     return await quantizeModel(model.model, {
       calibrationData: samples, method, perChannel: options.perChannel, exclude: options.exclude, biasCorrection: options.biasCorrection,
+      equalize: options.equalize, weightRounding: options.weightRounding,
       onProgress: (done, total) => bar.update(done, total),
     });
   } finally {
@@ -66,7 +79,7 @@ async function quantizeWithProgress(model: LoadedModel, samples: tf.Tensor4D[], 
 }
 
 export async function quantizeCommand(args: ParsedArgs): Promise<void> {
-  checkKnownFlags(args, ['calibration', 'out', 'method', 'per-tensor', 'exclude', 'bias-correction', ...INPUT_FLAGS]);
+  checkKnownFlags(args, ['calibration', 'out', 'method', 'per-tensor', 'exclude', 'bias-correction', 'equalize', 'weight-rounding', ...INPUT_FLAGS]);
   const modelPath = positional(args, 0, 'a model.json');
   const calibrationDir = requiredFlag(args, 'calibration');
   const outDir = requiredFlag(args, 'out');
@@ -77,14 +90,16 @@ export async function quantizeCommand(args: ParsedArgs): Promise<void> {
   const samples = loadImages(files, input, 'loading calibration images');
   const exclude = stringFlag(args, 'exclude')?.split(',').filter(s => s !== '');
   const quantized = await quantizeWithProgress(model, samples, method,
-      {perChannel: !args.flags.has('per-tensor'), exclude, biasCorrection: onOffFlag(args, 'bias-correction')});
+      {perChannel: !args.flags.has('per-tensor'), exclude, biasCorrection: onOffFlag(args, 'bias-correction'),
+        equalize: equalizeFlag(args), weightRounding: onOffFlag(args, 'weight-rounding')});
   await mkdir(outDir, {recursive: true});
   const modelJson = join(outDir, 'model.json');
   const handler = fileIOHandler(modelJson);
   if (handler.save === undefined) throw new Error(`cannot save to ${modelJson}`);
   await handler.save(quantized.artifacts);
   const reportPath = join(outDir, 'quantization-report.json');
-  await writeFile(reportPath, JSON.stringify(quantized.report, null, 1));
+  // layers: per node, by the model's names (`node`: its short name in model.json); nodeNames: model.json name → model's name.
+  await writeFile(reportPath, JSON.stringify({layers: quantized.report, nodeNames: quantized.nodeNames}, null, 1));
   tf.dispose(samples);
   const {quantizedWeightBytes, floatWeightBytes} = quantized.sizes;
   const kept = quantized.report.filter(e => e.dtype === 'float');

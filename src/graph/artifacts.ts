@@ -2,6 +2,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 
+import {float16Bits} from './float16';
 import {NodeDef, tfjsDtypeOf} from './graph_def';
 import {elementCount, GraphExtras, ModelGraph, WeightStorage, WeightTensor} from './model_graph';
 
@@ -191,6 +192,8 @@ function encodeWeight(name: string, weight: WeightTensor): {spec: tf.io.WeightsM
         spec: {name, shape: weight.shape, dtype: 'float32', quantization: {...INT16_CODES_QUANTIZATION}},
         bytes: checkedCodes(weight, name, 16),
       };
+    case 'float16':
+      return {spec: {name, shape: weight.shape, dtype: 'float32', quantization: {dtype: 'float16'}}, bytes: byteView(float16Bits(weight.values, name))};
     case 'float32':
       return {spec: {name, shape: weight.shape, dtype: 'float32'}, bytes: byteView(Float32Array.from(weight.values))};
     case 'int32':
@@ -200,7 +203,7 @@ function encodeWeight(name: string, weight: WeightTensor): {spec: tf.io.WeightsM
   }
 }
 
-function byteView(array: Float32Array | Int32Array): Uint8Array {
+function byteView(array: Float32Array | Int32Array | Uint16Array): Uint8Array {
   return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 }
 
@@ -226,7 +229,8 @@ export function modelGraphToArtifacts(graph: ModelGraph, metadata: Record<string
   const {extras} = graph;
   const userDefinedMetadata = {...(extras.userDefinedMetadata ?? {}), ...metadata};
   const artifacts: tf.io.ModelArtifacts = {
-    modelTopology: {node: graph.nodes, library: extras.library ?? {}, versions: extras.versions ?? {}},
+    // tfjs reads `versions` (it must be there) and `library` only when present.
+    modelTopology: {node: graph.nodes, ...(extras.library !== undefined ? {library: extras.library} : {}), versions: extras.versions ?? {}},
     format: 'graph-model',
     generatedBy: extras.generatedBy,
     convertedBy: extras.convertedBy,

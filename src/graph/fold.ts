@@ -4,6 +4,8 @@
 //   fused op → Mul by a per-channel constant       → filter·c, bias·c
 //   fused op → BiasAdd / Add / AddV2 / Sub of a per-channel constant → bias ± c
 //   fused op → Relu / Relu6 / clip [0, 6] / Maximum 0 (→ Minimum 6) → fused activation
+//   fused op → PReLU (TensorFlow's Relu/Abs/Sub/Mul/Add decomposition, or Prelu) → fused
+//     'prelu' with its alpha as a 4th input (fold_prelu.ts)
 // Each rule is a pure function of the graph; `foldGraph` applies them until
 // nothing changes. The fused node takes the name of the node it absorbed, so
 // the nodes that read it are untouched.
@@ -11,6 +13,7 @@
 import {attr, getFloatAttr, getStringAttr, getStringListAttr, getBoolAttr, NodeDef, parseInputRef, withAttrs} from './graph_def';
 import {GraphEdit} from './graph_edit';
 import {consumerMap, elementCount, graphOutputNames, ModelGraph, topologicalOrder, WeightTensor} from './model_graph';
+import {foldPrelu} from './fold_prelu';
 import {FUSED_COMPUTE_OPS, FusedComputeOp} from './op_catalog';
 
 export function isFusedCompute(node: NodeDef): node is NodeDef & {op: FusedComputeOp} {
@@ -307,7 +310,9 @@ export function removeIdentities(graph: ModelGraph): ModelGraph {
 /** Every folding rule, applied until the graph stops changing. */
 export function foldGraph(graph: ModelGraph): ModelGraph {
   topologicalOrder(graph.nodes); // throws, naming the node, on a dangling input or a cycle
-  const rules = [removeIdentities, fuseUnfusedCompute, foldFusedBatchNormArgs, foldBatchNorm, foldPerChannelMul, foldBiasAdd, foldActivation];
+  const rules = [
+    removeIdentities, fuseUnfusedCompute, foldFusedBatchNormArgs, foldBatchNorm, foldPerChannelMul, foldBiasAdd, foldActivation, foldPrelu,
+  ];
   let current = graph;
   for (let round = 0; round < 100; round++) {
     const before = current;

@@ -5,6 +5,7 @@
 // ranges are known, `applyActivationRanges` turns it into the simulation graph.
 
 import {ATTR, FAKE_QUANT_OP, FAKE_QUANT_PER_CHANNEL_OP} from '../ops/op_names';
+import {encodeFakeQuant} from '../ops/quant_attrs';
 import {attr, getBoolAttr, NodeDef, parseInputRef, withAttrs, withoutAttrs} from './graph_def';
 import {GraphEdit} from './graph_edit';
 import {consumerMap, ModelGraph, nodeMap} from './model_graph';
@@ -121,7 +122,7 @@ export function representableRange(scale: number, zeroPoint: number): {min: numb
 
 /**
  * The simulation graph: every activation fake-quant gets its range (min/max
- * Consts, TensorFlow's way) and its precomputed scale/zero point (attrs), and
+ * Consts, TensorFlow's way) and its precomputed scale/zero point (attr `q`), and
  * leaves calibration mode.
  */
 export function applyActivationRanges(fq: FakeQuantGraph, params: ReadonlyMap<string, ActivationParams>): ModelGraph {
@@ -134,7 +135,7 @@ export function applyActivationRanges(fq: FakeQuantGraph, params: ReadonlyMap<st
     edit.putConst(minRef, scalarWeight(p.min));
     edit.putConst(maxRef, scalarWeight(p.max));
     edit.put(withAttrs(withoutAttrs(node, [ATTR.calibrating]), {
-      [ATTR.scale]: attr.float(p.scale), [ATTR.zeroPoint]: attr.int(p.zeroPoint),
+      [ATTR.quant]: attr.floatList(encodeFakeQuant(p)),
     }));
   }
   return edit.build(false);

@@ -1,21 +1,24 @@
 // Lowering (pure): the calibrated fake-quant graph → the int8 artifact graph.
 //   conv/matmul + filter fake-quant (+ output fake-quant)  → one Int8Fused* node with int8 filter
-//     codes, an int32 bias (scale S_in·S_w[c], zero point 0) and per-channel (M0, shift)
+//     codes, an int32 bias (scale S_in·S_w[c], zero point 0) and per-channel (M0, shift), the bias
+//     codes and filter scales in the shared per-channel tables (channel_tables.ts), the rest in `q`;
+//     a fused prelu keeps its alpha (float32 [C], input #4)
 //   activation fake-quants                                  → kept (quantize / requantize)
 //   float ops reading a quantized tensor                    → read it through Int8Dequantize
 
 import {
-  ATTR, FAKE_QUANT_OP, INT8_CONV2D_OP, INT8_DEPTHWISE_CONV2D_OP, INT8_DEQUANTIZE_OP, INT8_MATMUL_OP, QuantizedActivation, REQUANTIZING_OP_OF,
+  ATTR, FAKE_QUANT_OP, INT8_CONV2D_OP, INT8_DEPTHWISE_CONV2D_OP, INT8_DEQUANTIZE_OP, INT8_MATMUL_OP, Int8Activation, REQUANTIZING_OP_OF,
 } from '../ops/op_names';
-import {attr, AttrValue, getBoolAttr, NodeDef, parseInputRef} from './graph_def';
+import {attr, AttrValue, getBoolAttr, getIntListAttr, getStringAttr, NodeDef, parseInputRef} from './graph_def';
 import {GraphEdit} from './graph_edit';
-import {fusedActivationOf} from './fold';
+import {fusedActivationOf, outputChannelLayout, perChannelValues} from './fold';
 import {ActivationObserver, ActivationParams} from './insert_fake_quant';
 import {consumerMap, ModelGraph, nodeMap, WeightTensor} from './model_graph';
 import {FusedComputeOp} from './op_catalog';
 import {QuantPlan} from './plan';
-import {encodeScales} from '../ops/scale_codec';
-import {minimumScalesForBias, outputCodeRange, quantizeBias, quantizeFilter} from './weight_quant';
+import {ComputePadding, encodeComputeQuant, encodeRequantizing} from '../ops/quant_attrs';
+import {ChannelTables} from './channel_tables';
+import {minimumScalesForBias, QuantizedFilter, quantizeBias, quantizeFilter} from './weight_quant';
 
 const INT8_OP_OF: Record<FusedComputeOp, string> = {
   _FusedConv2D: INT8_CONV2D_OP,
@@ -23,8 +26,8 @@ const INT8_OP_OF: Record<FusedComputeOp, string> = {
   _FusedMatMul: INT8_MATMUL_OP,
 };
 
-/** TensorFlow attrs of the conv/matmul that the int8 node keeps. */
-const KEPT_ATTRS = ['strides', 'padding', 'explicit_paddings', 'dilations', 'data_format', 'transpose_a', 'transpose_b'];
+/** TensorFlow attrs of the conv/matmul that the int8 node keeps (strides and padding go to `q`). */
+const KEPT_ATTRS = ['explicit_paddings', 'dilations', 'data_format', 'transpose_a', 'transpose_b'];
 
 export interface LoweredCompute {
   name: string;
@@ -69,12 +72,23 @@ function keptAttrs(node: NodeDef): Record<string, AttrValue> {
   return kept;
 }
 
-function quantizedActivation(node: NodeDef): QuantizedActivation {
+function quantizedActivation(node: NodeDef): Int8Activation {
   const activation = fusedActivationOf(node);
-  if (activation !== 'none' && activation !== 'relu' && activation !== 'relu6') {
+  if (activation !== 'none' && activation !== 'relu' && activation !== 'relu6' && activation !== 'prelu') {
     throw new Error(`Node '${node.name}': fused activation '${activation}' cannot be quantized.`);
   }
   return activation;
+}
+
+/** A fused prelu's alpha (input #3 of the fused node) as a float32 Const [C]; the node's error otherwise. */
+function preluAlphaWeight(edit: GraphEdit, compute: NodeDef, alphaRef: string | undefined, filter: WeightTensor): WeightTensor {
+  const op = compute.op as FusedComputeOp;
+  const channels = outputChannelLayout(op, filter.shape, getBoolAttr(compute, 'transpose_b')).channels;
+  const values = alphaRef === undefined ? undefined : perChannelValues(edit.weight(parseInputRef(alphaRef).node), channels);
+  if (values === undefined) {
+    throw new Error(`Node '${compute.name}' (${compute.op}): its prelu alpha is not a float constant with one value per output channel.`);
+  }
+  return {dtype: 'float32', shape: [channels], values: Float32Array.from(values)};
 }
 
 /** The compute node in the simulation graph for compute tensor `name`. */
@@ -87,12 +101,24 @@ function simulationComputeNode(edit: GraphEdit, name: string, fakeQuantOf: Reado
   return edit.get(name) as NodeDef;
 }
 
-/** The int32 bias codes, stored in 2 bytes each when they all fit in int16 (decoded to the same integers). */
-function biasWeightOf(codes: Int32Array): WeightTensor {
-  const fitsInt16 = codes.every(c => c >= -32768 && c <= 32767);
-  return fitsInt16
-    ? {dtype: 'float32', shape: [codes.length], values: Float32Array.from(codes), storage: 'int16-codes'}
-    : {dtype: 'int32', shape: [codes.length], values: codes};
+/** TensorFlow's padding of a conv (VALID for a matmul). */
+function paddingOf(node: NodeDef): ComputePadding {
+  const padding = getStringAttr(node, 'padding', 'VALID').toLowerCase();
+  if (padding !== 'valid' && padding !== 'same' && padding !== 'explicit') {
+    throw new Error(`Node '${node.name}' (${node.op}): unknown padding '${padding}'.`);
+  }
+  return padding;
+}
+
+/** [h, w] of TensorFlow's NHWC strides ([1, 1] for a matmul). */
+function stridesOf(node: NodeDef): [number, number] {
+  const strides = getIntListAttr(node, 'strides', [1, 1, 1, 1]);
+  return strides.length === 4 ? [strides[1], strides[2]] : [1, 1];
+}
+
+/** The node's filter scales in the scale table: one value for a per-tensor filter. */
+function storedScales(filter: QuantizedFilter): number[] {
+  return filter.axis < 0 ? filter.scales.slice(0, 1) : filter.scales;
 }
 
 export function lowerToInt8(simulation: ModelGraph, plan: QuantPlan, observers: readonly ActivationObserver[],
@@ -105,10 +131,11 @@ export function lowerToInt8(simulation: ModelGraph, plan: QuantPlan, observers: 
     if (p !== undefined) paramsOfFakeQuant.set(o.fakeQuantNode, p);
   }
   const computes: LoweredCompute[] = [];
+  const tables = new ChannelTables(edit);
   for (const [name, decision] of plan.decisions) {
     if (decision.role !== 'compute') continue;
     const compute = simulationComputeNode(edit, name, byTensor);
-    const [xRef, filterFqRef, biasRef] = (compute.input ?? []).filter(r => !r.startsWith('^'));
+    const [xRef, filterFqRef, biasRef, alphaRef] = (compute.input ?? []).filter(r => !r.startsWith('^'));
     const inputParams = paramsOfFakeQuant.get(parseInputRef(xRef).node);
     if (inputParams === undefined) {
       throw new Error(`Node '${name}' (${compute.op}): its input '${xRef}' is not quantized; the plan is inconsistent.`);
@@ -132,42 +159,32 @@ export function lowerToInt8(simulation: ModelGraph, plan: QuantPlan, observers: 
       throw new Error(`Node '${name}' (${compute.op}): no output quantization parameters.`);
     }
     const activation = quantizedActivation(compute);
-    // Short names: a Const's name is written three times in model.json (node, reader's input, manifest).
     const prefix = `int8_${computes.length}`;
     const filterCodesName = edit.freshName(`${prefix}/w`);
-    const biasName = edit.freshName(`${prefix}/b`);
-    const scalesName = edit.freshName(`${prefix}/s`);
-    edit.putConst(filterCodesName, {dtype: 'float32', shape: filterWeight.shape.slice(), values: Float32Array.from(filter.codes), storage: 'int8-codes'});
-    edit.putConst(biasName, biasWeightOf(bias.codes));
-    // Per-channel scales go to the weight file (exactly); bias scales and (M0, shift) are derived from them at load time.
-    const scales = encodeScales(filter.scales, filter.axis < 0);
-    edit.putConst(scalesName, scales.kind === 'float32'
-      ? {dtype: 'float32', shape: [scales.values.length], values: scales.values}
-      : {dtype: 'int32', shape: [scales.values.length / 2, 2], values: scales.values});
-    const quantAttrs: Record<string, AttrValue> = {
-      [ATTR.activation]: attr.string(activation),
-      [ATTR.inputScale]: attr.float(inputParams.scale),
-      [ATTR.inputZeroPoint]: attr.int(inputParams.zeroPoint),
-      [ATTR.filterAxis]: attr.int(filter.axis),
-      [ATTR.outputQuantized]: attr.bool(output !== undefined),
-    };
-    if (scales.kind === 'float32') quantAttrs[ATTR.filterScaleDivisor] = attr.int(scales.divisor);
-    if (output !== undefined) {
-      const {lo, hi} = outputCodeRange(activation, output.scale, output.zeroPoint);
-      Object.assign(quantAttrs, {
-        [ATTR.outputScale]: attr.float(output.scale),
-        [ATTR.outputZeroPoint]: attr.int(output.zeroPoint),
-        [ATTR.outputMin]: attr.int(lo),
-        [ATTR.outputMax]: attr.int(hi),
-      });
+    const alphaInputs: string[] = [];
+    if (activation === 'prelu') {
+      alphaInputs.push(edit.freshName(`${prefix}/a`));
+      edit.putConst(alphaInputs[0], preluAlphaWeight(edit, compute, alphaRef, filterWeight));
     }
+    edit.putConst(filterCodesName, {dtype: 'float32', shape: filterWeight.shape.slice(), values: Float32Array.from(filter.codes), storage: 'int8-codes'});
+    // Bias codes and filter scales go to the shared tables (exactly); bias scales, (M0, shift) and the
+    // output clamp are derived from them and `q` at load time.
+    const biasSlice = tables.addCodes(bias.codes);
+    const scaleSlice = tables.addFloats(storedScales(filter), filter.storage);
+    const q = encodeComputeQuant({
+      input: inputParams, activation, padding: paddingOf(compute), strides: stridesOf(compute), perTensor: filter.axis < 0,
+      biasOffset: biasSlice.offset, scaleOffset: scaleSlice.offset,
+      scaleExponent: filter.storage.dtype === 'float16' ? filter.storage.exponent : 0, output,
+    });
     if (compute.name !== name) edit.remove(compute.name);
-    edit.put({name, op: INT8_OP_OF[op], input: [xRef, filterCodesName, biasName, scalesName], attr: {...keptAttrs(compute), ...quantAttrs}});
+    edit.put({name, op: INT8_OP_OF[op], input: [xRef, filterCodesName, biasSlice.table, scaleSlice.table, ...alphaInputs],
+      attr: {...keptAttrs(compute), [ATTR.quant]: attr.floatList(q)}});
     computes.push({
       name, op, inputScale: inputParams.scale, inputZeroPoint: inputParams.zeroPoint, filterScales: filter.scales, output,
       biasSaturated: bias.saturated,
     });
   }
+  tables.putInto(edit);
   fuseRequantizingOps(edit, observers, params, paramsOfFakeQuant);
   insertDequantizeBoundaries(edit, plan, observers);
   dropFakeQuantRanges(edit);
@@ -196,9 +213,7 @@ function fuseRequantizingOps(edit: GraphEdit, observers: readonly ActivationObse
     edit.remove(producer.name);
     edit.put({name: observer.tensor, op: fusedOp, input: producer.input, attr: {
       ...(producer.attr ?? {}),
-      [ATTR.inputScales]: attr.floatList(operandParams.map(q => (q as ActivationParams).scale)),
-      [ATTR.inputZeroPoints]: attr.intList(operandParams.map(q => (q as ActivationParams).zeroPoint)),
-      [ATTR.outputScale]: attr.float(p.scale), [ATTR.outputZeroPoint]: attr.int(p.zeroPoint),
+      [ATTR.quant]: attr.floatList(encodeRequantizing(operandParams as ActivationParams[], p)),
     }});
   }
 }
@@ -219,14 +234,14 @@ function insertDequantizeBoundaries(edit: GraphEdit, plan: QuantPlan, observers:
 }
 
 /**
- * A fake-quant with precomputed quant_scale / quant_zero_point never reads its min/max
+ * A fake-quant with a precomputed scale and zero point (attr `q`) never reads its min/max
  * inputs (src/ops/node_attrs.ts perTensorQuantOf): the int8 artifact keeps x only, and
  * drops the min/max Consts nobody else reads (two Const nodes and manifest entries each).
  */
 function dropFakeQuantRanges(edit: GraphEdit): void {
   const dropped = new Set<string>();
   for (const node of edit.list()) {
-    if (node.op !== FAKE_QUANT_OP || node.attr?.[ATTR.scale] === undefined || node.attr?.[ATTR.zeroPoint] === undefined) continue;
+    if (node.op !== FAKE_QUANT_OP || node.attr?.[ATTR.quant] === undefined) continue;
     const inputs = node.input ?? [];
     const data = inputs.filter(r => !r.startsWith('^'));
     if (data.length !== 3) continue;

@@ -11,7 +11,9 @@ export type WeightStorage =
   /** float32 tensor of exact integers in [-128, 127], stored as 1 byte with tfjs's uint8 quantization (scale 1, min -128). */
   | 'int8-codes'
   /** float32 tensor of exact integers in [-32768, 32767], stored as 2 bytes with tfjs's uint16 quantization (scale 1, min -32768). */
-  | 'int16-codes';
+  | 'int16-codes'
+  /** float32 tensor of values that are all float16s (src/graph/float16.ts), stored as 2 bytes with tfjs's float16 quantization. */
+  | 'float16';
 
 /** One weight tensor (the value of a Const node of the same name). */
 export interface WeightTensor {

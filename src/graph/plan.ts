@@ -14,7 +14,7 @@
 
 import {getBoolAttr, getStringAttr, NodeDef, parseInputRef} from './graph_def';
 import {outputDtypeOf} from './artifacts';
-import {fusedActivationOf, isFusedCompute} from './fold';
+import {fusedActivationOf, isFusedCompute, layoutOfNode, perChannelValues} from './fold';
 import {consumerMap, graphInputNames, ModelGraph, nodeMap, topologicalOrder} from './model_graph';
 import {CALIBRATED_OPS, FLOAT_OPS, PASSTHROUGH_OPS, STRUCTURAL_OPS} from './op_catalog';
 
@@ -49,15 +49,17 @@ export interface PlanOptions {
 /** Why a fused compute node cannot be quantized as is (undefined if it can). */
 export function computeBlocker(graph: ModelGraph, byName: ReadonlyMap<string, NodeDef>, node: NodeDef): string | undefined {
   const inputs = (node.input ?? []).filter(r => !r.startsWith('^'));
-  if (inputs.length !== 3) return `has ${inputs.length} inputs (expected data, filter, bias)`;
+  const activation = fusedActivationOf(node);
+  if (!['none', 'relu', 'relu6', 'prelu'].includes(activation)) return `fused activation '${activation}' is not a clamp or prelu`;
+  const prelu = activation === 'prelu';
+  if (inputs.length !== (prelu ? 4 : 3)) return `has ${inputs.length} inputs (expected data, filter, bias${prelu ? ', alpha' : ''})`;
   const filterNode = byName.get(parseInputRef(inputs[1]).node);
   const biasNode = byName.get(parseInputRef(inputs[2]).node);
   if (filterNode?.op !== 'Const' || graph.weights[filterNode.name]?.dtype !== 'float32') return 'filter is not a float constant';
   if (biasNode?.op !== 'Const' || graph.weights[biasNode.name]?.dtype !== 'float32') return 'bias is not a float constant';
   const fusedOps = node.attr?.fused_ops?.list?.s?.length ?? 0;
   if (fusedOps === 0) return 'no fused bias';
-  const activation = fusedActivationOf(node);
-  if (!['none', 'relu', 'relu6'].includes(activation)) return `fused activation '${activation}' is not a clamp`;
+  if (prelu && preluAlphaOf(graph, byName, node) === undefined) return 'prelu alpha is not a float constant with one value per output channel';
   const format = getStringAttr(node, 'data_format', 'NHWC').toUpperCase();
   if (node.op !== '_FusedMatMul' && format !== 'NHWC') return `data format ${format}`;
   if (node.op === '_FusedMatMul' && getBoolAttr(node, 'transpose_a')) return 'transpose_a';
@@ -65,6 +67,16 @@ export function computeBlocker(graph: ModelGraph, byName: ReadonlyMap<string, No
   if (node.op === '_FusedMatMul' ? filterShape.length !== 2 : filterShape.length !== 4) return `filter rank ${filterShape.length}`;
   if (parseInputRef(inputs[0]).outputIndex !== 0) return 'reads output #1+ of a multi-output op';
   return undefined;
+}
+
+/** The per-output-channel alpha of a fused 'prelu' (input #3, a float Const of shape [], [C] or [1,…,1,C]). */
+function preluAlphaOf(graph: ModelGraph, byName: ReadonlyMap<string, NodeDef>, node: NodeDef): Float64Array | undefined {
+  if (!isFusedCompute(node)) return undefined;
+  const inputs = (node.input ?? []).filter(r => !r.startsWith('^'));
+  const filter = graph.weights[parseInputRef(inputs[1] ?? '').node];
+  const alphaNode = byName.get(parseInputRef(inputs[3] ?? '').node);
+  if (filter === undefined || alphaNode?.op !== 'Const') return undefined;
+  return perChannelValues(graph.weights[alphaNode.name], layoutOfNode(node, filter).channels);
 }
 
 /** Per node: float-dtype output, and whether it depends on a model input. */

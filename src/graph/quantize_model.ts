@@ -8,6 +8,7 @@ import type {LayersModel} from '@tensorflow/tfjs-layers';
 import {FAKE_QUANT_OP} from '../ops/op_names';
 import {chooseQuantizationParams} from '../quant';
 import {artifactsOfGraphModel, modelGraphFromArtifacts, modelGraphToArtifacts, weightDataBytes} from './artifacts';
+import {compactArtifactGraph} from './compact_artifact';
 import {measureBiasShifts} from './bias_correction';
 import {CalibrationData, calibrateRanges, calibrationPasses, collectSamples, graphModelOf, modelInputSpecs, ObservedRange} from './calibrate';
 import {CalibrationMethod, isCalibrationMethod, CALIBRATION_METHODS} from './calibration_methods';
@@ -19,6 +20,8 @@ import {ModelGraph} from './model_graph';
 import {planQuantization, QuantPlan} from './plan';
 import {layerSqnr, TensorPair} from './report';
 import {explainRunError} from './run_errors';
+import type {EqualizeMethod} from './equalize';
+import {preparePasses, prepareWeights} from './prepare_weights';
 
 /**
  * The default calibration method: the one that measured best on the real
@@ -44,6 +47,10 @@ export interface QuantizeOptions {
    * (input means measured on the calibration data; one more pass). Default: DEFAULT_BIAS_CORRECTION.
    */
   biasCorrection?: boolean;
+  /** Cross-layer equalization first (equalize.ts): a method, true (its default method) or false. Default: DEFAULT_EQUALIZE. */
+  equalize?: boolean | EqualizeMethod;
+  /** Data-aware rounding of the int8 weights (weight_rounding.ts; per-channel weights only). Default: DEFAULT_WEIGHT_ROUNDING. */
+  weightRounding?: boolean;
 }
 
 /** One line of the report: a quantized activation, or a node kept in float. */
@@ -64,6 +71,8 @@ export interface QuantizationReportEntry {
   observedMax?: number;
   /** Why the node is float, that the range is tied or degenerate, or that a bias saturated. */
   note?: string;
+  /** The node's name in the artifact's model.json, when it was shortened (QuantizedModel.nodeNames). */
+  node?: string;
 }
 
 export interface QuantizedModel {
@@ -77,6 +86,11 @@ export interface QuantizedModel {
   fakeQuantArtifacts: tf.io.ModelArtifacts;
   /** Weight bytes of the artifact and of the same graph stored in float32. */
   sizes: {quantizedWeightBytes: number; floatWeightBytes: number};
+  /**
+   * Artifact node name → the name the node had (the model's, or the pass's for the nodes it
+   * adds), for every node model.json names differently (all but the model's inputs and outputs).
+   */
+  nodeNames: Record<string, string>;
 }
 
 /** The ModelGraph of a GraphModel or LayersModel. */
@@ -118,6 +132,19 @@ function withWeightsOf(artifacts: tf.io.ModelArtifacts, model: GraphModel): tf.i
   return {...artifacts, weightSpecs: plainSpecs, weightData: data.buffer};
 }
 
+/**
+ * Significant digits of an activation scale. model.json writes each scale several times
+ * (the fake-quant, the producer's output, every reader's input): 8 digits instead of a
+ * double's 17 keep it short and move the scale by < 5e-8 of itself (below float32's
+ * precision); the pass uses the written value everywhere, so that is what runs.
+ */
+export const ACTIVATION_SCALE_DIGITS = 8;
+
+/** The activation scale as model.json writes it (ACTIVATION_SCALE_DIGITS significant digits). */
+export function writtenScale(scale: number): number {
+  return Number(scale.toPrecision(ACTIVATION_SCALE_DIGITS));
+}
+
 /** Activation params from calibrated ranges; passthrough tensors copy their source's. */
 export function chooseActivationParams(observers: readonly ActivationObserver[], ranges: ReadonlyMap<string, {min: number; max: number}>): Map<string, ActivationParams> {
   const params = new Map<string, ActivationParams>();
@@ -125,8 +152,9 @@ export function chooseActivationParams(observers: readonly ActivationObserver[],
     if (observer.tiedTo !== undefined) continue;
     const range = ranges.get(observer.tensor);
     if (range === undefined) throw new Error(`No calibrated range for tensor '${observer.tensor}' (op ${observer.op}).`);
-    const {scale, zeroPoint} = chooseQuantizationParams(range.min, range.max, {dtype: 'int8'});
-    params.set(observer.tensor, {scale, zeroPoint, ...representableRange(scale, zeroPoint)});
+    const chosen = chooseQuantizationParams(range.min, range.max, {dtype: 'int8'});
+    const scale = writtenScale(chosen.scale);
+    params.set(observer.tensor, {scale, zeroPoint: chosen.zeroPoint, ...representableRange(scale, chosen.zeroPoint)});
   }
   for (const observer of observers) {
     if (observer.tiedTo === undefined) continue;
@@ -157,16 +185,19 @@ export async function quantizeModel(model: GraphModel | LayersModel, options: Qu
   const source = await modelGraphOf(model);
   const folded = foldGraph(source);
   const plan = planQuantization(folded, {exclude: options.exclude});
-  const fq = insertFakeQuant(folded, plan, {perChannel});
 
   const inputs = modelInputSpecs(folded);
   const samples = await collectSamples(options.calibrationData, inputs);
   checkFloatModelRuns(folded, samples[0]);
   const reportSamples = Math.min(samples.length, options.reportSamples ?? 4);
   const biasCorrection = options.biasCorrection ?? DEFAULT_BIAS_CORRECTION;
-  const calibrationSteps = samples.length * calibrationPasses(method);
+  const prepareSteps = samples.length * preparePasses({...options, perChannel});
+  const calibrationSteps = prepareSteps + samples.length * calibrationPasses(method);
   const total = calibrationSteps + (biasCorrection ? samples.length : 0) + reportSamples;
-  const ranges = calibrateRanges(fq, samples, {method, onProgress: options.onProgress, progressOffset: 0, progressTotal: total});
+  let prepared = 0;
+  const weights = prepareWeights(folded, plan, samples, {...options, perChannel}, () => options.onProgress?.(++prepared, total));
+  const fq = insertFakeQuant(weights.graph, plan, {perChannel});
+  const ranges = calibrateRanges(fq, samples, {method, onProgress: options.onProgress, progressOffset: prepareSteps, progressTotal: total});
   const params = chooseActivationParams(fq.observers, ranges);
   const simulation = applyActivationRanges(fq, params);
   let biasShifts: Map<string, Float64Array> | undefined;
@@ -176,7 +207,8 @@ export async function quantizeModel(model: GraphModel | LayersModel, options: Qu
   }
   const lowered = lowerToInt8(simulation, plan, fq.observers, params, {perChannel, biasShifts});
 
-  const artifacts = modelGraphToArtifacts(lowered.graph, {int8Quantization: {method, perChannel, biasCorrection, generator: 'tfjs-backend-int8'}});
+  const compact = compactArtifactGraph(lowered.graph);
+  const artifacts = modelGraphToArtifacts(compact.graph, {int8Quantization: {method, perChannel, biasCorrection, equalize: weights.equalize, weightRounding: weights.weightRounding, generator: 'tfjs-backend-int8'}});
   const floatArtifacts = modelGraphToArtifacts(source);
   let sqnr = new Map<string, number>();
   if (reportSamples > 0) {
@@ -187,11 +219,21 @@ export async function quantizeModel(model: GraphModel | LayersModel, options: Qu
   return {
     artifacts,
     save: (urlOrHandler) => saveArtifacts(artifacts, urlOrHandler),
-    report: buildReport(plan, fq.observers, params, ranges, lowered.computes, sqnr),
+    report: withArtifactNames(buildReport(plan, fq.observers, params, ranges, lowered.computes, sqnr), compact.nodeNames),
     method,
     fakeQuantArtifacts: modelGraphToArtifacts(simulation),
     sizes: {quantizedWeightBytes: weightDataBytes(artifacts), floatWeightBytes: weightDataBytes(floatArtifacts)},
+    nodeNames: Object.fromEntries(compact.nodeNames),
   };
+}
+
+/** Each report entry with the name its node has in the artifact, where that is a short one. */
+function withArtifactNames(report: QuantizationReportEntry[], nodeNames: ReadonlyMap<string, string>): QuantizationReportEntry[] {
+  const shortOf = new Map([...nodeNames].map(([short, original]) => [original, short]));
+  return report.map(entry => {
+    const node = shortOf.get(entry.name);
+    return node === undefined ? entry : {...entry, node};
+  });
 }
 
 /** The tensors the report measures: quantized ones (a separate quantize node against its float input) and float ones. */

@@ -6,15 +6,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import type {GraphNode} from '@tensorflow/tfjs-converter';
 
 import {fakeQuantize, quantizeToCodes, requantizeAccumulators} from './fake_quant_math';
-import {cachedCodesTensor, CodesSpec, ensureQuantized, isInt8Active, runInt8Kernel} from './int8_runtime';
+import {cachedCodesTensor, cachedTableSliceCodes, CodesSpec, ensureQuantized, isInt8Active, runInt8Kernel} from './int8_runtime';
 import {
-  activationAttr, boolAttr, numberAttr, numberListAttr, optionalNumberAttr, padAttr, perChannelQuantOf, perTensorQuantOf, spatialPair,
+  boolAttr, numberListAttr, perChannelQuantOf, perTensorQuantOf, spatialPair, TfjsPad, tfjsPad,
 } from './node_attrs';
-import {decodeScales} from './scale_codec';
+import {biasFromTable, scalesFromTable} from './channel_tables';
+import {ComputeQuant, decodeComputeQuant, decodeRequantizing, ScaleZeroPoint} from './quant_attrs';
 import {quantizeMultiplier} from '../quant/fixed_point';
+import {activationRange, negativeSlopeMultiplier} from '../quant/requantize';
+import type {NegativeSlopeMultiplier} from '../quant/requantize';
 import {
   ATTR, FAKE_QUANT_OP, FAKE_QUANT_PER_CHANNEL_OP, INT8_ADD_OP, INT8_CONCAT_OP, INT8_CONV2D_OP, INT8_DEPTHWISE_CONV2D_OP,
-  INT8_DEQUANTIZE_OP, INT8_MATMUL_OP, INT8_MEAN_OP, QuantizedActivation,
+  INT8_DEQUANTIZE_OP, INT8_MATMUL_OP, INT8_MEAN_OP, Int8Activation,
 } from './op_names';
 
 function inputAt(node: GraphNode, index: number, op: string): tf.Tensor {
@@ -79,7 +82,8 @@ export function executeDequantize(node: GraphNode): tf.Tensor {
 }
 
 // ---------------------------------------------------------------------------
-// Int8FusedConv2D / Int8FusedDepthwiseConv2dNative / Int8FusedMatMul: inputs [x, filterCodes, biasCodes, filterScales]
+// Int8FusedConv2D / Int8FusedDepthwiseConv2dNative / Int8FusedMatMul: inputs [x, filterCodes, biasTable, scaleTable],
+// and alpha (float32 [C]) when the fused activation is 'prelu'; attr `q` (COMPUTE_Q)
 
 type ComputeKind = 'conv2d' | 'depthwise' | 'matmul';
 
@@ -90,12 +94,22 @@ const OP_OF_KIND: Record<ComputeKind, string> = {
 /** Everything a quantized compute node says, parsed once per execution. */
 interface ComputeNodeAttrs {
   op: string;
-  activation: QuantizedActivation;
+  activation: Int8Activation;
+  /** The prelu slopes (input #4, one per output channel), null for the other activations. */
+  alpha: tf.Tensor | null;
+  /** Prelu with a quantized output: per channel, the multiplier of negative accumulators. */
+  negativeSlopes: NegativeSlopeMultiplier[];
   inputScale: number;
   inputZeroPoint: number;
+  strides: [number, number];
+  pad: TfjsPad;
+  /** Where the node's bias codes start in the bias table (input #2). */
+  biasOffset: number;
   filterScales: number[];
   filterAxis: number;
   biasScales: number[];
+  /** The dequantized bias in float32, code·(S_in·S_w[c]) (the float simulation's). */
+  floatBias: Float32Array;
   outputQuantized: boolean;
   outputScale: number;
   outputZeroPoint: number;
@@ -106,80 +120,127 @@ interface ComputeNodeAttrs {
   outputMax: number;
 }
 
-/** Derived per-channel values of a node, made once per filter-scales Const (and the attrs they depend on). */
+/** Derived per-channel values of a node, made once per node (its filter codes Const) and the attrs they depend on. */
 interface DerivedChannels {
   key: string;
   filterScales: number[];
   biasScales: number[];
+  floatBias: Float32Array;
   outputMultipliers: number[];
   outputShifts: number[];
+  negativeSlopes: NegativeSlopeMultiplier[];
 }
 
 const derivedChannels = new WeakMap<tf.Tensor, DerivedChannels>();
 
+/** Output channels of the filter codes: conv [h,w,in,out], depthwise [h,w,in,mult], matmul [K,N] (or [N,K] with transpose_b). */
+function outputChannels(filter: tf.Tensor, kind: ComputeKind, transposeB: boolean): number {
+  const shape: readonly number[] = filter.shape;
+  if (kind === 'conv2d') return shape[3];
+  if (kind === 'depthwise') return shape[2] * shape[3];
+  return transposeB ? shape[0] : shape[1];
+}
+
+/** The per-channel axis of the filter codes (−1: one scale for the whole filter). */
+function filterAxisOf(kind: ComputeKind, perTensor: boolean, transposeB: boolean): number {
+  if (perTensor) return -1;
+  if (kind === 'conv2d') return 3;
+  if (kind === 'depthwise') return 2;
+  return transposeB ? 0 : 1;
+}
+
 /**
- * Per-channel values from the filter-scales input (#3): the scales decoded exactly,
- * bias scales S_in·S_w[c] and (M0, shift) = quantizeMultiplier(S_in·S_w[c]/S_out), the
- * same arithmetic the pass used (src/graph/weight_quant.ts), computed on the node's
- * first run and cached with the Const, not per inference.
+ * Per-channel values from the node's slices of the bias and scale tables (inputs #2, #3):
+ * the scales decoded exactly, bias scales S_in·S_w[c], the float bias, and (M0, shift) =
+ * quantizeMultiplier(S_in·S_w[c]/S_out), the same arithmetic the pass used
+ * (src/graph/weight_quant.ts), computed on the node's first run and cached with its
+ * filter codes Const, not per inference.
  */
-function channelsFromInput(node: GraphNode, op: string, inputScale: number, outputQuantized: boolean, outputScale: number): DerivedChannels {
-  const stored = inputAt(node, 3, op);
-  const channels = inputAt(node, 2, op).size;
-  const divisor = optionalNumberAttr(node.attrs, ATTR.filterScaleDivisor);
-  const key = `${inputScale}|${outputQuantized ? outputScale : 'float'}|${divisor}|${channels}`;
-  const cached = derivedChannels.get(stored);
+function channelsFromTables(node: GraphNode, op: string, q: ComputeQuant, channels: number, alpha: tf.Tensor | null): DerivedChannels {
+  const codes = inputAt(node, 1, op);
+  const biasTable = inputAt(node, 2, op);
+  const scaleTable = inputAt(node, 3, op);
+  const outputScale = q.output?.scale;
+  const key = [biasTable.id, scaleTable.id, q.biasOffset, q.scaleOffset, q.scaleExponent, q.perTensor, channels, q.input.scale,
+    outputScale ?? 'float', alpha === null ? '' : alpha.id].join('|');
+  const cached = derivedChannels.get(codes);
   if (cached !== undefined && cached.key === key) return cached;
-  const filterScales = decodeScales(stored.dataSync(), stored.dtype, divisor, channels, op);
+  const filterScales = scalesFromTable(scaleTable.dataSync(), q.scaleOffset, q.perTensor ? 1 : channels, channels, q.scaleExponent, op);
+  const biasScales = filterScales.map(s => q.input.scale * s);
+  const biasCodes = biasFromTable(biasTable.dataSync(), q.biasOffset, channels, op);
   const derived: DerivedChannels = {
-    key, filterScales, biasScales: filterScales.map(s => inputScale * s), outputMultipliers: [], outputShifts: [],
+    key, filterScales, biasScales,
+    // float32 code times float32 bias scale, rounded to float32 (as a float32 multiply of the two tensors).
+    floatBias: Float32Array.from(biasCodes, (b, c) => Math.fround(b) * Math.fround(biasScales[c])),
+    outputMultipliers: [], outputShifts: [],
+    negativeSlopes: outputScale !== undefined && alpha !== null ? negativeSlopesOf(alpha, biasScales, outputScale, op) : [],
   };
-  if (outputQuantized) {
+  if (outputScale !== undefined) {
     for (const s of filterScales) {
-      const {multiplier, shift} = quantizeMultiplier((inputScale * s) / outputScale);
+      const {multiplier, shift} = quantizeMultiplier((q.input.scale * s) / outputScale);
       derived.outputMultipliers.push(multiplier);
       derived.outputShifts.push(shift);
     }
   }
-  derivedChannels.set(stored, derived);
+  derivedChannels.set(codes, derived);
   return derived;
 }
 
-/** The per-channel attrs of artifacts written before the scales moved to the weights. */
-function channelsFromAttrs(node: GraphNode, op: string, outputQuantized: boolean): Omit<DerivedChannels, 'key'> {
-  const a = node.attrs;
-  return {
-    filterScales: numberListAttr(a, ATTR.filterScales, op),
-    biasScales: numberListAttr(a, ATTR.biasScales, op),
-    outputMultipliers: outputQuantized ? numberListAttr(a, ATTR.outputMultipliers, op) : [],
-    outputShifts: outputQuantized ? numberListAttr(a, ATTR.outputShifts, op) : [],
-  };
+/** (M0, shift, sign) of |S_in·S_w[c]·α[c]|/S_out per channel (src/quant negativeSlopeMultiplier). */
+function negativeSlopesOf(alpha: tf.Tensor, biasScales: readonly number[], outputScale: number, op: string): NegativeSlopeMultiplier[] {
+  const values = alpha.dataSync();
+  return biasScales.map((s, c) => {
+    const a = values[values.length === 1 ? 0 : c];
+    if (!Number.isFinite(a)) throw new Error(`${op}: prelu alpha ${a} (channel ${c}) is not a finite number.`);
+    return negativeSlopeMultiplier(s, a, outputScale);
+  });
+}
+
+/** Input #4 of a node with a fused prelu: one slope per output channel (or one for all). */
+function preluAlphaInput(node: GraphNode, op: string, activation: Int8Activation, channels: number): tf.Tensor | null {
+  if (activation !== 'prelu') return null;
+  const alpha = node.inputs[4];
+  if (alpha == null) throw new Error(`${op}: fused activation 'prelu' needs its alpha as input #4.`);
+  if (alpha.size !== channels && alpha.size !== 1) {
+    throw new Error(`${op}: prelu alpha has ${alpha.size} values for ${channels} output channels.`);
+  }
+  return alpha;
+}
+
+/** The output code clamp: int8's range, tightened by a fused relu / relu6 (a prelu covers the whole range). */
+function outputClamp(activation: Int8Activation, output: {scale: number; zeroPoint: number}): {lo: number; hi: number} {
+  return activationRange(activation === 'relu' || activation === 'relu6' ? activation : 'linear', output.scale, output.zeroPoint, 'int8');
 }
 
 function computeAttrsOf(node: GraphNode, kind: ComputeKind): ComputeNodeAttrs {
   const op = OP_OF_KIND[kind];
-  const a = node.attrs;
-  const outputQuantized = boolAttr(a, ATTR.outputQuantized, true);
-  const inputScale = numberAttr(a, ATTR.inputScale, op);
-  const outputScale = outputQuantized ? numberAttr(a, ATTR.outputScale, op) : 1;
-  const channels = node.inputs.length > 3
-    ? channelsFromInput(node, op, inputScale, outputQuantized, outputScale)
-    : channelsFromAttrs(node, op, outputQuantized);
+  const q = decodeComputeQuant(numberListAttr(node.attrs, ATTR.quant, op), op);
+  const transposeB = boolAttr(node.attrs, 'transpose_b', false);
+  const channels = outputChannels(inputAt(node, 1, op), kind, transposeB);
+  const alpha = preluAlphaInput(node, op, q.activation, channels);
+  const derived = channelsFromTables(node, op, q, channels, alpha);
+  const clamp = q.output === undefined ? {lo: -128, hi: 127} : outputClamp(q.activation, q.output);
   return {
     op,
-    activation: activationAttr(a, op),
-    inputScale,
-    inputZeroPoint: numberAttr(a, ATTR.inputZeroPoint, op),
-    filterScales: channels.filterScales,
-    filterAxis: numberAttr(a, ATTR.filterAxis, op),
-    biasScales: channels.biasScales,
-    outputQuantized,
-    outputScale,
-    outputZeroPoint: outputQuantized ? numberAttr(a, ATTR.outputZeroPoint, op) : 0,
-    outputMultipliers: channels.outputMultipliers,
-    outputShifts: channels.outputShifts,
-    outputMin: outputQuantized ? numberAttr(a, ATTR.outputMin, op) : -128,
-    outputMax: outputQuantized ? numberAttr(a, ATTR.outputMax, op) : 127,
+    activation: q.activation,
+    alpha,
+    negativeSlopes: derived.negativeSlopes,
+    inputScale: q.input.scale,
+    inputZeroPoint: q.input.zeroPoint,
+    strides: q.strides,
+    pad: tfjsPad(q.padding, node.attrs, op),
+    biasOffset: q.biasOffset,
+    filterScales: derived.filterScales,
+    filterAxis: filterAxisOf(kind, q.perTensor, transposeB),
+    biasScales: derived.biasScales,
+    floatBias: derived.floatBias,
+    outputQuantized: q.output !== undefined,
+    outputScale: q.output?.scale ?? 1,
+    outputZeroPoint: q.output?.zeroPoint ?? 0,
+    outputMultipliers: derived.outputMultipliers,
+    outputShifts: derived.outputShifts,
+    outputMin: clamp.lo,
+    outputMax: clamp.hi,
   };
 }
 
@@ -199,14 +260,23 @@ function dequantizedFilter(codes: tf.Tensor, q: ComputeNodeAttrs, kind: ComputeK
   });
 }
 
-export function applyFloatActivation(y: tf.Tensor, activation: QuantizedActivation): tf.Tensor {
+export function applyFloatActivation(y: tf.Tensor, activation: Int8Activation, alpha: tf.Tensor | null = null): tf.Tensor {
   if (activation === 'relu') return tf.relu(y);
   if (activation === 'relu6') return tf.relu6(y);
+  if (activation === 'prelu') {
+    if (alpha === null) throw new Error(`applyFloatActivation: 'prelu' needs its alpha.`);
+    return tf.prelu(y, alpha);
+  }
   return y;
 }
 
-function tfjsActivation(activation: QuantizedActivation): 'linear' | 'relu' | 'relu6' {
+function tfjsActivation(activation: Int8Activation): 'linear' | 'relu' | 'relu6' | 'prelu' {
   return activation === 'none' ? 'linear' : activation;
+}
+
+/** tfjs's preluActivationWeights input of a fused op, when its activation is prelu. */
+function preluWeights(activation: string, q: ComputeNodeAttrs): {preluActivationWeights?: tf.Tensor} {
+  return activation === 'prelu' && q.alpha !== null ? {preluActivationWeights: q.alpha} : {};
 }
 
 /** The float simulation: x (already on the input grid) ⊛ dequantized weights + dequantized bias, then requantize. */
@@ -214,16 +284,19 @@ function simulateCompute(node: GraphNode, kind: ComputeKind, q: ComputeNodeAttrs
   return tf.tidy(() => {
     const x = inputAt(node, 0, q.op);
     const filter = dequantizedFilter(inputAt(node, 1, q.op), q, kind);
-    const bias = tf.mul(tf.cast(inputAt(node, 2, q.op), 'float32'), tf.tensor1d(q.biasScales, 'float32'));
+    const bias = tf.tensor1d(q.floatBias, 'float32');
     // A float output applies the activation in float; a quantized one applies it as the code clamp.
     const activation = q.outputQuantized ? 'linear' : tfjsActivation(q.activation);
+    const prelu = preluWeights(activation, q);
     let y: tf.Tensor;
     if (kind === 'matmul') {
-      y = tf.fused.matMul({a: x as tf.Tensor2D, b: filter as tf.Tensor2D, transposeB: boolAttr(node.attrs, 'transpose_b', false), bias, activation});
+      y = tf.fused.matMul({
+        a: x as tf.Tensor2D, b: filter as tf.Tensor2D, transposeB: boolAttr(node.attrs, 'transpose_b', false), bias, activation, ...prelu,
+      });
     } else {
       const config = {
-        x: x as tf.Tensor4D, filter: filter as tf.Tensor4D, strides: spatialPair(node.attrs, 'strides', q.op),
-        pad: padAttr(node.attrs, q.op), dilations: spatialPair(node.attrs, 'dilations', q.op), bias, activation,
+        x: x as tf.Tensor4D, filter: filter as tf.Tensor4D, strides: q.strides,
+        pad: q.pad, dilations: spatialPair(node.attrs, 'dilations', q.op), bias, activation, ...prelu,
       };
       y = kind === 'conv2d' ? tf.fused.conv2d(config)
         // tfjs's depthwise op accepts explicit paddings at run time; only its type omits them.
@@ -233,6 +306,7 @@ function simulateCompute(node: GraphNode, kind: ComputeKind, q: ComputeNodeAttrs
     return requantizeAccumulators(y, {
       accumulatorScales: q.biasScales, multipliers: q.outputMultipliers, shifts: q.outputShifts,
       outputScale: q.outputScale, outputZeroPoint: q.outputZeroPoint, lo: q.outputMin, hi: q.outputMax,
+      ...(q.activation === 'prelu' ? {negativeSlopes: q.negativeSlopes} : {}),
     });
   });
 }
@@ -251,10 +325,9 @@ function filterCodesSpec(filter: tf.Tensor, q: ComputeNodeAttrs, kind: ComputeKi
 function int8Compute(node: GraphNode, kind: ComputeKind, q: ComputeNodeAttrs): tf.Tensor {
   const x = ensureQuantized(inputAt(node, 0, q.op), q.inputScale, q.inputZeroPoint, q.op);
   const filterSource = inputAt(node, 1, q.op);
-  const biasSource = inputAt(node, 2, q.op);
   const transposeB = boolAttr(node.attrs, 'transpose_b', false);
   const filter = cachedCodesTensor(filterSource, filterCodesSpec(filterSource, q, kind, transposeB), q.op);
-  const bias = cachedCodesTensor(biasSource,
+  const bias = cachedTableSliceCodes(inputAt(node, 2, q.op), q.biasOffset,
       {dtype: 'int32', scale: q.biasScales, zeroPoint: new Array<number>(q.biasScales.length).fill(0), axis: 0}, q.op);
   // With the output params, requantization happens in the kernel's epilogue (int8 out);
   // without, the kernel returns the int32 accumulator, dequantized here (the last Dequantize).
@@ -262,17 +335,18 @@ function int8Compute(node: GraphNode, kind: ComputeKind, q: ComputeNodeAttrs): t
     ? {outputScale: q.outputScale, outputZeroPoint: q.outputZeroPoint, outputMultiplier: q.outputMultipliers, outputShift: q.outputShifts}
     : {};
   const activation = q.outputQuantized ? tfjsActivation(q.activation) : 'linear';
+  const prelu = preluWeights(activation, q);
   let y: tf.Tensor;
   if (kind === 'matmul') {
     const a3 = tf.reshape(x, [1, ...x.shape]);
-    const out = runInt8Kernel('_FusedMatMul', {a: a3, b: filter, bias},
+    const out = runInt8Kernel('_FusedMatMul', {a: a3, b: filter, bias, ...prelu},
         {transposeA: false, transposeB, activation, leakyreluAlpha: 0, ...requantize}, q.op);
     y = tf.reshape(out, [x.shape[0], out.shape[2] as number]);
     tf.dispose([a3, out]);
   } else {
     const kernel = kind === 'conv2d' ? 'FusedConv2D' : 'FusedDepthwiseConv2D';
-    y = runInt8Kernel(kernel, {x, filter, bias}, {
-      strides: spatialPair(node.attrs, 'strides', q.op), pad: padAttr(node.attrs, q.op), dataFormat: 'NHWC',
+    y = runInt8Kernel(kernel, {x, filter, bias, ...prelu}, {
+      strides: q.strides, pad: q.pad, dataFormat: 'NHWC',
       dilations: spatialPair(node.attrs, 'dilations', q.op), dimRoundingMode: undefined, activation, leakyreluAlpha: 0,
       ...requantize,
     }, q.op);
@@ -283,7 +357,7 @@ function int8Compute(node: GraphNode, kind: ComputeKind, q: ComputeNodeAttrs): t
   const dequantized = runInt8Kernel('Int8Dequantize', {x: accumulator}, {}, q.op);
   accumulator.dispose();
   if (q.activation === 'none') return dequantized;
-  const activated = applyFloatActivation(dequantized, q.activation);
+  const activated = applyFloatActivation(dequantized, q.activation, q.alpha);
   dequantized.dispose();
   return activated;
 }
@@ -307,15 +381,14 @@ function axesOf(tensor: tf.Tensor): number[] {
   return Array.from(tensor.dataSync());
 }
 
-function requantizingInt8(node: GraphNode, kind: RequantizingKind, op: string, output: {outputScale: number; outputZeroPoint: number}): tf.Tensor {
+function operandCountOf(node: GraphNode, kind: RequantizingKind): number {
+  return kind === 'concat' ? node.inputs.length - 1 : kind === 'mean' ? 1 : 2;
+}
+
+function requantizingInt8(node: GraphNode, kind: RequantizingKind, op: string, params: ScaleZeroPoint[],
+    output: {outputScale: number; outputZeroPoint: number}): tf.Tensor {
   // Operands as int8 codes with the params the pass recorded (as they are, when they already are).
-  const scales = numberListAttr(node.attrs, ATTR.inputScales, op);
-  const zeroPoints = numberListAttr(node.attrs, ATTR.inputZeroPoints, op);
-  const operandCount = kind === 'concat' ? node.inputs.length - 1 : kind === 'mean' ? 1 : 2;
-  if (scales.length !== operandCount || zeroPoints.length !== operandCount) {
-    throw new Error(`${op}: ${scales.length} input scales for ${operandCount} operands.`);
-  }
-  const operands = node.inputs.slice(0, operandCount).map((x, i) => ensureQuantized(x, scales[i], zeroPoints[i], op));
+  const operands = params.map((p, i) => ensureQuantized(node.inputs[i], p.scale, p.zeroPoint, op));
   const made = operands.filter((t, i) => t !== node.inputs[i]);
   try {
     if (kind === 'add') return runInt8Kernel('Add', {a: operands[0], b: operands[1]}, output, op);
@@ -342,8 +415,9 @@ function requantizingFloat(node: GraphNode, kind: RequantizingKind, op: string):
 export function makeRequantizingExecutor(kind: RequantizingKind): (node: GraphNode) => tf.Tensor {
   const op = OP_OF_REQUANTIZING[kind];
   return (node: GraphNode) => {
-    const output = {outputScale: numberAttr(node.attrs, ATTR.outputScale, op), outputZeroPoint: numberAttr(node.attrs, ATTR.outputZeroPoint, op)};
-    if (isInt8Active()) return requantizingInt8(node, kind, op, output);
+    const q = decodeRequantizing(numberListAttr(node.attrs, ATTR.quant, op), operandCountOf(node, kind), op);
+    const output = {outputScale: q.output.scale, outputZeroPoint: q.output.zeroPoint};
+    if (isInt8Active()) return requantizingInt8(node, kind, op, q.operands, output);
     const y = requantizingFloat(node, kind, op);
     const quantized = fakeQuantize(y, [output.outputScale], [output.outputZeroPoint], -128, 127);
     y.dispose();

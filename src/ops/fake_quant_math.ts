@@ -6,7 +6,8 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 
-import {INT32_MAX, INT32_MIN, requantize, roundHalfAwayFromZero} from '../quant';
+import {INT32_MAX, INT32_MIN, requantize, requantizePrelu, roundHalfAwayFromZero} from '../quant';
+import type {NegativeSlopeMultiplier} from '../quant';
 import {clamp} from '../quant/rounding';
 
 /** The [outer, channels, inner] split of `shape` around `axis` (one channel for axis < 0). */
@@ -50,13 +51,16 @@ export interface RequantizeSpec {
   outputZeroPoint: number;
   lo: number;
   hi: number;
+  /** A fused prelu: per channel, the multiplier of negative accumulators (requantizePrelu). */
+  negativeSlopes?: readonly NegativeSlopeMultiplier[];
 }
 
 /**
  * The int8 kernels' epilogue applied to a float conv/matmul result (bias included,
  * no activation): acc = round(y / (S_in·S_w[c])) recovers the int32 accumulator,
  * then q = requantize(acc, M0[c], shift[c], Z_out, lo, hi) exactly as src/quant
- * defines it (double rounding included); returns S_out·(q − Z_out).
+ * defines it (double rounding included) — requantizePrelu for a fused prelu;
+ * returns S_out·(q − Z_out).
  */
 export function requantizeAccumulators(y: tf.Tensor, spec: RequantizeSpec): tf.Tensor {
   const values = y.dataSync() as Float32Array;
@@ -65,7 +69,10 @@ export function requantizeAccumulators(y: tf.Tensor, spec: RequantizeSpec): tf.T
   for (let i = 0; i < values.length; i++) {
     const c = i % channels;
     const acc = clamp(roundHalfAwayFromZero(values[i] / spec.accumulatorScales[c]), INT32_MIN, INT32_MAX);
-    const q = requantize(acc, spec.multipliers[c], spec.shifts[c], spec.outputZeroPoint, spec.lo, spec.hi);
+    const slope = spec.negativeSlopes?.[c];
+    const q = slope === undefined
+      ? requantize(acc, spec.multipliers[c], spec.shifts[c], spec.outputZeroPoint, spec.lo, spec.hi)
+      : requantizePrelu(acc, spec.multipliers[c], spec.shifts[c], slope.multiplier, slope.shift, slope.sign, spec.outputZeroPoint, spec.lo, spec.hi);
     reals[i] = spec.outputScale * (q - spec.outputZeroPoint);
   }
   return tf.tensor(reals, y.shape, 'float32');

@@ -79,6 +79,27 @@ export function cachedCodesTensor(source: tf.Tensor, spec: CodesSpec, op: string
   }, made => made.dispose());
 }
 
+/**
+ * The quantized tensor for `spec.scale.length` codes of a shared table Const (a node's bias
+ * codes in the bias table, src/ops/channel_tables.ts) from `offset`: made once per table,
+ * slice and spec, kept until the table is disposed. The table itself keeps its values
+ * (a few bytes a channel, read by every node).
+ */
+export function cachedTableSliceCodes(table: tf.Tensor, offset: number, spec: CodesSpec, op: string): tf.Tensor {
+  const backend = activeInt8Backend();
+  if (!backend.data.has(table.dataId)) backend.data.get(table.dataId);
+  const length = spec.scale.length;
+  return backend.derive(table.dataId, `graph-slice:${offset}:${specKey(spec, [length])}`, () => {
+    const values = table.dataSync().slice(offset, offset + length);
+    if (values.length !== length) throw new Error(`${op}: the table has ${table.size} values; the node reads ${length} from offset ${offset}.`);
+    const slice = tf.tensor(values, [length], table.dtype);
+    const made = runInt8Kernel('Int8FromCodes', {x: slice}, {dtype: spec.dtype, scale: spec.scale, zeroPoint: spec.zeroPoint, axis: spec.axis}, op);
+    tf.keep(made);
+    slice.dispose();
+    return made;
+  }, made => made.dispose());
+}
+
 /** The derive key of a CodesSpec, built once per spec object and shape (executors keep their specs per node). */
 const specKeys = new WeakMap<CodesSpec, Map<string, string>>();
 

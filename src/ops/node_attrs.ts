@@ -4,7 +4,8 @@
 import type {GraphNode} from '@tensorflow/tfjs-converter';
 
 import {chooseQuantizationParams} from '../quant/params';
-import {ATTR, QuantizedActivation} from './op_names';
+import {ATTR} from './op_names';
+import {decodeFakeQuant} from './quant_attrs';
 
 type Attrs = GraphNode['attrs'];
 
@@ -57,14 +58,12 @@ export interface PerTensorQuant {
 }
 
 /**
- * Scale and zero point of a per-tensor fake-quant: from the precomputed attrs
+ * Scale and zero point of a per-tensor fake-quant: from the precomputed `q` attr
  * the pass writes, else from its min/max inputs (TensorFlow's own graphs).
  */
 export function perTensorQuantOf(attrs: Attrs, readMinMax: () => [number, number], op: string): PerTensorQuant {
   const {qmin, qmax, narrowRange} = codeRange(attrs, op);
-  const scale = optionalNumberAttr(attrs, ATTR.scale);
-  const zeroPoint = optionalNumberAttr(attrs, ATTR.zeroPoint);
-  if (scale !== undefined && zeroPoint !== undefined) return {scale, zeroPoint, qmin, qmax};
+  if (attrs[ATTR.quant] !== undefined) return {...decodeFakeQuant(numberListAttr(attrs, ATTR.quant, op), op), qmin, qmax};
   const [min, max] = readMinMax();
   const params = chooseQuantizationParams(min, max, {dtype: 'int8', narrowRange});
   return {scale: params.scale, zeroPoint: params.zeroPoint, qmin, qmax};
@@ -91,17 +90,15 @@ export function perChannelQuantOf(attrs: Attrs, readMinMax: () => [number[], num
   return {scales: params.map(p => p.scale), zeroPoints: params.map(p => p.zeroPoint), qmin, qmax};
 }
 
-export function activationAttr(attrs: Attrs, op: string): QuantizedActivation {
-  const value = stringAttr(attrs, ATTR.activation, 'none');
-  if (value !== 'none' && value !== 'relu' && value !== 'relu6') {
-    throw new Error(`${op}: fused activation '${value}' is not one an integer kernel can clamp to.`);
-  }
-  return value;
+/** tfjs's pad argument from TensorFlow's padding / explicit_paddings attrs. */
+export function padAttr(attrs: Attrs, op: string): TfjsPad {
+  return tfjsPad(stringAttr(attrs, 'padding', 'valid'), attrs, op);
 }
 
-/** tfjs's pad argument from TensorFlow's padding / explicit_paddings attrs. */
-export function padAttr(attrs: Attrs, op: string): 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]] {
-  const padding = stringAttr(attrs, 'padding', 'valid');
+export type TfjsPad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
+
+/** tfjs's pad argument for TensorFlow's padding `padding` (lowercase), the amounts of 'explicit' in the attrs. */
+export function tfjsPad(padding: string, attrs: Attrs, op: string): TfjsPad {
   if (padding === 'same' || padding === 'valid') return padding;
   if (padding === 'explicit') {
     const p = numberListAttr(attrs, 'explicit_paddings', op);

@@ -1,6 +1,7 @@
 // Requantization: int32 accumulators to output codes (Jacob et al. 2018, eq. 7
-// followed by the clamp of §2.4), fused activation ranges, and moving codes
-// between two per-tensor quantizations.
+// followed by the clamp of §2.4), fused activation ranges, an integer PReLU
+// (one multiplier per sign of the accumulator), and moving codes between two
+// per-tensor quantizations.
 
 import {multiplyByQuantizedMultiplier, quantizeMultiplier} from './fixed_point';
 import {checkPerTensorParams} from './params';
@@ -102,4 +103,55 @@ function saturateBeforeLeftShift(x: number, shift: number): number {
   if (shift <= 0) return x;
   const limit = 2 ** (31 - shift);
   return x >= limit ? limit - 1 : x < -limit ? -limit : x;
+}
+
+/** The multiplier of the negative side of an integer PReLU for one output channel. */
+export interface NegativeSlopeMultiplier {
+  /** Q31 M0 of |S_acc·α| / S_out (quantizeMultiplier); 0 with shift 0 when α = 0. */
+  multiplier: number;
+  shift: number;
+  /** sign(α): −1, 0 or 1. */
+  sign: number;
+}
+
+/**
+ * Prepares requantizePrelu's negative side: |S_acc·α|/S_out as (M0, shift) and sign(α)
+ * kept apart, so M0 stays a positive Q31 multiplier (as every other one here).
+ * Prepare-time float arithmetic. Throws for a non-finite α.
+ */
+export function negativeSlopeMultiplier(accumulatorScale: number, alpha: number, outputScale: number): NegativeSlopeMultiplier {
+  if (!Number.isFinite(alpha)) {
+    throw new Error(`negativeSlopeMultiplier: the PReLU slope ${alpha} is not a finite number`);
+  }
+  if (alpha === 0) return {multiplier: 0, shift: 0, sign: 0};
+  const {multiplier, shift} = quantizeMultiplier((accumulatorScale * Math.abs(alpha)) / outputScale);
+  return {multiplier, shift, sign: alpha > 0 ? 1 : -1};
+}
+
+/**
+ * Integer PReLU on an int32 accumulator (bias included, zero point 0): the accumulator
+ * has the sign of the real value, so
+ *   acc ≥ 0: clamp(Z + acc·M_pos, lo, hi),   M_pos = S_acc/S_out
+ *   acc < 0: clamp(Z + sign(α)·(acc·|M_neg|), lo, hi),   M_neg = S_acc·α/S_out
+ * each product being multiplyByQuantizedMultiplier (double rounding); α = 0 gives Z.
+ * acc·2^shift saturates instead of wrapping (as requantizeValue), which only matters
+ * where the result is clamped anyway.
+ */
+export function requantizePrelu(
+  acc: number,
+  positiveMultiplier: number,
+  positiveShift: number,
+  negativeMultiplier: number,
+  negativeShift: number,
+  negativeSign: number,
+  zeroPoint: number,
+  lo: number,
+  hi: number,
+): number {
+  if (acc >= 0) {
+    return clamp(zeroPoint + multiplyByQuantizedMultiplier(saturateBeforeLeftShift(acc, positiveShift), positiveMultiplier, positiveShift), lo, hi);
+  }
+  if (negativeSign === 0) return clamp(zeroPoint, lo, hi);
+  const product = multiplyByQuantizedMultiplier(saturateBeforeLeftShift(acc, negativeShift), negativeMultiplier, negativeShift);
+  return clamp(zeroPoint + (negativeSign < 0 ? -product : product), lo, hi);
 }

@@ -5,7 +5,7 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import {foldGraph, fusedActivationOf, opHistogram} from '../../src/graph/fold';
 import {attr} from '../../src/graph/graph_def';
 import {layersModelToGraph} from '../../src/graph/layers_export';
-import {TestGraph, unfusedGraph, convAttrs} from './graph_builder';
+import {preluGraph, TestGraph, unfusedGraph, convAttrs} from './graph_builder';
 import {buildSmallConvNet, graphModelFrom, maxAbsDiff, syntheticImages} from './helpers';
 import type {ModelGraph} from '../../src/graph/model_graph';
 
@@ -107,5 +107,40 @@ describe('folding', () => {
     expect(conv.attr?.num_args).toEqual(attr.int(1));
     expect(conv.input).toHaveLength(3);
     expect(convAttrs(1, 'SAME').strides).toEqual(conv.attr?.strides);
+  });
+
+  it('folds PReLU (Relu/Abs/Sub/Mul/Add in every operand order, x + (x − |x|)·c, tfjs Prelu) into the fused op', () => {
+    const graph = preluGraph();
+    const folded = foldGraph(graph);
+    const ops = opHistogram(folded);
+    expect(ops.Prelu).toBeUndefined();
+    expect(ops.BiasAdd).toBeUndefined();
+    // Only the blocked PReLU's ops remain.
+    for (const op of ['Relu', 'Abs', 'Sub', 'Mul']) expect(ops[op], op).toBe(1);
+    const byName = new Map(folded.nodes.map(n => [n.name, n]));
+    const alphaOf = (name: string): number[] => {
+      const node = byName.get(name)!;
+      expect(node.attr?.num_args).toEqual(attr.int(2));
+      expect(node.input).toHaveLength(4);
+      return Array.from(folded.weights[node.input![3]].values);
+    };
+    // The fused node takes the name of the final Add (or Prelu); alpha = 2c, 1 + 2c, −2c (|x| − x), or Prelu's own.
+    expect(fusedActivationOf(byName.get('p1')!)).toBe('prelu');
+    const expectAlpha = (name: string, expected: number[]): void => expect(maxAbsDiff(alphaOf(name), expected), name).toBeLessThanOrEqual(1e-7);
+    expectAlpha('p1', [0.25, -0.1, 0, 0.05].map(c => 2 * c));
+    expect(fusedActivationOf(byName.get('p2')!)).toBe('relu'); // x is relu already: y = x
+    expect(byName.get('p2')?.input).toHaveLength(3);
+    expectAlpha('p3', [0.1, 0.2, -0.3, 0.4, 0].map(c => 1 - 2 * c));
+    expectAlpha('p4', [0.3, -0.2, 0, 0.1, 0.5]);
+    expect(fusedActivationOf(byName.get('p5')!)).toBe('prelu'); // matmul
+    // A conv output read by a node outside the pattern keeps its PReLU ops.
+    expect(byName.get('blocked')?.op).toBe('AddV2');
+    expect(byName.get('blocked_prelu')?.op).toBe('Add');
+    for (const input of syntheticImages(3, 6, 11).map(t => tf.mul(tf.sub(t, 0.5), 3))) {
+      const names = ['p1', 'p2', 'p3', 'p4', 'p5', 'blocked'];
+      const before = runGraph(graph, input, names);
+      const after = runGraph(folded, input, names);
+      names.forEach((name, i) => expect(maxAbsDiff(before[i], after[i]), name).toBeLessThanOrEqual(1e-5));
+    }
   });
 });

@@ -85,3 +85,42 @@ export function unfusedGraph(seed = 3): ModelGraph {
   g.op('probs', 'Softmax', [fcb]);
   return g.build();
 }
+
+/**
+ * TensorFlow's PReLU decomposition after `x`: Relu(x) + Mul(Sub(x, Abs(x)), c) (or, with
+ * withRelu false, x + ...; with absFirst, Sub(Abs(x), x)); operands in the orders asked for.
+ */
+export function preluDecomposition(g: TestGraph, name: string, x: string, c: number[],
+    options: {withRelu?: boolean; absFirst?: boolean; mulConstFirst?: boolean; addMulFirst?: boolean; addOp?: string} = {}): string {
+  const abs = g.op(`${name}/abs`, 'Abs', [x]);
+  const sub = g.op(`${name}/sub`, 'Sub', options.absFirst ? [abs, x] : [x, abs]);
+  const k = g.const(`${name}/c`, [c.length], c);
+  const mul = g.op(`${name}/mul`, 'Mul', options.mulConstFirst ? [k, sub] : [sub, k]);
+  const other = options.withRelu === false ? x : g.op(`${name}/relu`, 'Relu', [x]);
+  return g.op(name, options.addOp ?? 'Add', options.addMulFirst ? [mul, other] : [other, mul]);
+}
+
+/**
+ * input [1,6,6,3] → conv+bias → PReLU (p1) → depthwise+bias+Relu → x + (x − |x|)·c (p2, a no-op)
+ * → conv → x + (|x| − x)·c (p3) → conv+bias → Prelu op (p4) → conv+bias → PReLU whose conv output
+ * has another reader (blocked_prelu, blocked) ; p4 → Mean → MatMul+bias → PReLU (p5)
+ */
+export function preluGraph(seed = 13): ModelGraph {
+  const g = new TestGraph(seed);
+  const x = g.input('x', [1, 6, 6, 3]);
+  const b1 = g.op('b1', 'BiasAdd', [g.conv('c1', x, [3, 3, 3, 4]), g.const('b1/b', [4], undefined, 0.3)]);
+  const p1 = preluDecomposition(g, 'p1', b1, [0.25, -0.1, 0, 0.05], {mulConstFirst: true, addMulFirst: true});
+  const dwb = g.op('dwb', 'BiasAdd', [g.depthwise('dw', p1, [3, 3, 4, 1]), g.const('dwb/b', [4], undefined, 0.3)]);
+  const p2 = preluDecomposition(g, 'p2', g.op('dwr', 'Relu', [dwb]), [0.3, 0.2, 0.1, -0.2], {withRelu: false, addOp: 'AddV2'});
+  const p3 = preluDecomposition(g, 'p3', g.conv('c3', p2, [1, 1, 4, 5]), [0.1, 0.2, -0.3, 0.4, 0],
+      {withRelu: false, absFirst: true, addOp: 'AddV2'});
+  const b4 = g.op('b4', 'BiasAdd', [g.conv('c4', p3, [3, 3, 5, 5]), g.const('b4/b', [5], undefined, 0.3)]);
+  const p4 = g.op('p4', 'Prelu', [b4, g.const('p4/alpha', [5], [0.3, -0.2, 0, 0.1, 0.5])]);
+  const b5 = g.op('b5', 'BiasAdd', [g.conv('c5', p4, [1, 1, 5, 5]), g.const('b5/b', [5], undefined, 0.3)]);
+  g.op('blocked', 'AddV2', [preluDecomposition(g, 'blocked_prelu', b5, [0.2, 0.2, 0.2, 0.2, 0.2]), b5]);
+  const mean = g.op('gap', 'Mean', [p4, g.intConst('gap/axes', [2], [1, 2])], {keep_dims: attr.bool(false), Tidx: attr.type('int32')});
+  const mm = g.op('fc', 'MatMul', [mean, g.const('fc/w', [5, 3], undefined, 0.5)], {transpose_a: attr.bool(false), transpose_b: attr.bool(false)});
+  const fcb = g.op('fc_bias', 'BiasAdd', [mm, g.const('fc_bias/b', [3], undefined, 0.1)], {data_format: attr.string('NHWC')});
+  preluDecomposition(g, 'p5', fcb, [0.5, -0.5, 0.2]);
+  return g.build();
+}

@@ -10,31 +10,28 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import {quantizeModel, QuantizedModel} from '../../src/graph/index';
 import {foldGraph} from '../../src/graph/fold';
-import {getFloatAttr, getIntAttr, getStringAttr, NodeDef} from '../../src/graph/graph_def';
+import {NodeDef} from '../../src/graph/graph_def';
 import {INT8_CODES_QUANTIZATION, modelGraphToArtifacts} from '../../src/graph/artifacts';
 import {layersModelToGraph} from '../../src/graph/layers_export';
 import {sqnrOf} from '../../src/graph/report';
-import {quantizeMultiplier, roundHalfAwayFromZero} from '../../src/quant';
+import {activationRange, quantizeMultiplier, roundHalfAwayFromZero} from '../../src/quant';
 import {fileIOHandler} from '../../src/io/file_io';
-import {decodeScales} from '../../src/ops/scale_codec';
+import {isFloat16} from '../../src/graph/float16';
+import {artifactName, artifactNode, computeNodeInfo, weightValues} from './artifact_nodes';
 import {buildSmallConvNet, graphModelFromArtifacts, setDeterministicWeights, syntheticImages} from './helpers';
 
 function nodesOf(artifacts: tf.io.ModelArtifacts): NodeDef[] {
   return (artifacts.modelTopology as {node: NodeDef[]}).node;
 }
 
-function weightOf(artifacts: tf.io.ModelArtifacts, name: string): Float32Array | Int32Array {
-  const map = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
-  const values = map[name].dataSync() as Float32Array | Int32Array;
-  tf.dispose(Object.values(map));
-  return values;
-}
-
-function filterScalesOf(artifacts: tf.io.ModelArtifacts, node: NodeDef): number[] {
-  const spec = artifacts.weightSpecs!.find(s => s.name === node.input![3])!;
-  const channels = weightOf(artifacts, node.input![2]).length;
-  const divisor = node.attr!['filter_scale_divisor'] === undefined ? undefined : getIntAttr(node, 'filter_scale_divisor');
-  return decodeScales(weightOf(artifacts, node.input![3]), spec.dtype, divisor, channels, node.name);
+/** The nearest float16 to x (x in float16's normal range, ties away from zero): float16s have 11 significant bits. */
+function nearestFloat16(x: number): number {
+  let e = Math.floor(Math.log2(x));
+  if (2 ** e > x) e--;
+  const ulp = 2 ** (e - 10);
+  const s = Math.round(x / ulp) * ulp;
+  expect(isFloat16(s)).toBe(true);
+  return s;
 }
 
 describe('quantizeModel on a small MobileNet-like model', () => {
@@ -50,7 +47,12 @@ describe('quantizeModel on a small MobileNet-like model', () => {
     calibration = syntheticImages(8, 16, 21);
     evaluation = syntheticImages(6, 16, 99);
     // Without bias correction, so the bias codes can be checked against the folded float bias.
-    quantized = await quantizeModel(model, {calibrationData: calibration, biasCorrection: false, onProgress: (d, t) => progress.push([d, t])});
+    // This suite checks the lowering against the folded float graph: equalization and weight rounding,
+    // which rewrite weights and biases before it, have their own tests (equalize.test.ts).
+    quantized = await quantizeModel(model, {
+      calibrationData: calibration, biasCorrection: false, equalize: false, weightRounding: false,
+      onProgress: (d, t) => progress.push([d, t]),
+    });
   });
 
   it('reports progress up to the total', () => {
@@ -78,32 +80,35 @@ describe('quantizeModel on a small MobileNet-like model', () => {
     const folded = foldGraph(layersModelToGraph(model));
     const floatNode = folded.nodes.find(n => n.name === 'relu1')!;
     const floatBias = folded.weights[floatNode.input![2]].values;
-    const node = nodesOf(quantized.artifacts).find(n => n.name === 'relu1')!;
+    const node = artifactNode(quantized, 'relu1');
     expect(node.op).toBe('Int8FusedConv2D');
-    const inputScale = getFloatAttr(node, 'input_scale');
-    const filterScales = filterScalesOf(quantized.artifacts, node);
-    const outputScale = getFloatAttr(node, 'output_scale');
-    const biasCodes = weightOf(quantized.artifacts, node.input![2]);
-    // Per-channel values live in the weights (input #3), not in model.json; bias scales and (M0, shift) are derived at load.
-    for (const key of ['filter_scales', 'bias_scales', 'output_multipliers', 'output_shifts']) expect(node.attr![key]).toBeUndefined();
+    const {quant, filterScales, biasCodes} = computeNodeInfo(quantized.artifacts, node);
+    const inputScale = quant.input.scale;
+    const outputScale = quant.output!.scale;
+    // Per-channel values live in the shared tables of the weights (inputs #2, #3), the rest in `q`;
+    // bias scales, (M0, shift) and the output clamp are derived at load.
+    expect(Object.keys(node.attr!)).toEqual(['q']);
     expect(filterScales.length).toBe(biasCodes.length);
     const floatFilter = folded.weights[floatNode.input![1]].values;
     filterScales.forEach((s, c) => {
       let maxAbs = 0;
       for (let i = c; i < floatFilter.length; i += filterScales.length) maxAbs = Math.max(maxAbs, Math.abs(floatFilter[i]));
-      expect(s).toBe(maxAbs / 127);
+      // The nearest float16 to max|w|/127: stored in 2 bytes, exactly what runs.
+      expect(s).toBe(nearestFloat16(maxAbs / 127));
       expect(biasCodes[c]).toBe(roundHalfAwayFromZero(floatBias[c] / (inputScale * s)));
       expect(quantizeMultiplier(inputScale * s / outputScale).multiplier).toBeGreaterThan(0);
     });
-    // relu6 is the output code clamp.
-    expect(getStringAttr(node, 'fused_activation')).toBe('relu6');
-    const zOut = getIntAttr(node, 'output_zero_point');
-    expect(getIntAttr(node, 'output_activation_min')).toBe(Math.max(-128, zOut));
-    expect(getIntAttr(node, 'output_activation_max')).toBe(Math.min(127, zOut + roundHalfAwayFromZero(6 / outputScale)));
+    // relu6 is the output code clamp the executors derive.
+    expect(quant.activation).toBe('relu6');
+    const zOut = quant.output!.zeroPoint;
+    expect(activationRange('relu6', outputScale, zOut, 'int8')).toEqual(
+        {lo: Math.max(-128, zOut), hi: Math.min(127, zOut + roundHalfAwayFromZero(6 / outputScale))});
     // Weights are int8 codes, symmetric, narrow range, stored as uint8 bytes.
     const filterSpec = quantized.artifacts.weightSpecs!.find(s => s.name === node.input![1])!;
     expect(filterSpec.quantization).toEqual(INT8_CODES_QUANTIZATION);
-    const codes = weightOf(quantized.artifacts, node.input![1]);
+    const scaleSpec = quantized.artifacts.weightSpecs!.find(s => s.name === node.input![3])!;
+    expect(scaleSpec.quantization).toEqual({dtype: 'float16'});
+    const codes = weightValues(quantized.artifacts, node.input![1]);
     expect(Array.from(codes).every(c => Number.isInteger(c) && c >= -127 && c <= 127)).toBe(true);
     expect(Math.max(...Array.from(codes, Math.abs))).toBe(127);
   });
@@ -155,7 +160,10 @@ describe('quantizeModel on a small MobileNet-like model', () => {
       expect(json.format).toBe('graph-model');
       expect(json.userDefinedMetadata.int8Quantization.method).toBe(quantized.method);
       const specs = json.weightsManifest[0].weights as tf.io.WeightsManifestEntry[];
+      // Bias tables: int32, or 2-byte int16 codes.
       const biasNames = new Set((json.modelTopology.node as NodeDef[]).filter(n => n.op.startsWith('Int8Fused')).map(n => n.input![2]));
+      expect(biasNames.size).toBeGreaterThan(0);
+      expect(biasNames.size).toBeLessThanOrEqual(2);
       expect(specs.filter(s => biasNames.has(s.name)).every(s => s.dtype === 'int32' || s.quantization?.dtype === 'uint16')).toBe(true);
       expect(statSync(join(dir, 'weights.bin')).size).toBe(quantized.sizes.quantizedWeightBytes);
     } finally {
@@ -165,7 +173,7 @@ describe('quantizeModel on a small MobileNet-like model', () => {
 
   it('keeps excluded nodes in float and says so', async () => {
     const q = await quantizeModel(model, {calibrationData: calibration.slice(0, 3), exclude: ['pw'], reportSamples: 0});
-    const pw = nodesOf(q.artifacts).find(n => n.name === 'pw')!;
+    const pw = artifactNode(q, 'pw');
     expect(pw.op).toBe('_FusedConv2D');
     expect(q.report.find(e => e.name === 'pw')).toMatchObject({dtype: 'float', note: 'excluded by options.exclude'});
     // Its output still feeds the int8 Add, through a quantize node.
@@ -175,11 +183,14 @@ describe('quantizeModel on a small MobileNet-like model', () => {
 
   it('quantizes weights per tensor when perChannel is false', async () => {
     const q = await quantizeModel(model, {calibrationData: calibration.slice(0, 3), perChannel: false, reportSamples: 0});
-    for (const node of nodesOf(q.artifacts).filter(n => n.op.startsWith('Int8Fused'))) {
-      expect(getIntAttr(node, 'filter_axis')).toBe(-1);
-      expect(weightOf(q.artifacts, node.input![3]).length).toBe(node.attr!['filter_scale_divisor'] === undefined ? 2 : 1);
-      expect(new Set(filterScalesOf(q.artifacts, node)).size).toBe(1);
+    const nodes = nodesOf(q.artifacts).filter(n => n.op.startsWith('Int8Fused'));
+    for (const node of nodes) {
+      const {quant, filterScales} = computeNodeInfo(q.artifacts, node);
+      expect(quant.perTensor).toBe(true);
+      expect(new Set(filterScales).size).toBe(1);
     }
+    // One scale per node in the scale table.
+    expect(weightValues(q.artifacts, nodes[0].input![3]).length).toBe(nodes.length);
   });
 
   it('accepts an async iterable of named tensor maps, and every calibration method', async () => {
@@ -202,7 +213,7 @@ describe('quantizeModel on a small MobileNet-like model', () => {
       for (const name of names) {
         const perChannel: number[] = [];
         for (const image of calibration) {
-          const diff = tf.sub(q.execute({image}, name) as tf.Tensor, f.execute({image}, name) as tf.Tensor);
+          const diff = tf.sub(q.execute({image}, artifactName(quantizedOf(artifacts), name)) as tf.Tensor, f.execute({image}, name) as tf.Tensor);
           const channels = diff.shape[diff.rank - 1] as number;
           const m = tf.mean(tf.reshape(diff, [-1, channels]), 0).dataSync();
           m.forEach((v, c) => (perChannel[c] = (perChannel[c] ?? 0) + v / calibration.length));
@@ -213,6 +224,7 @@ describe('quantizeModel on a small MobileNet-like model', () => {
     };
     const plain = await quantizeModel(model, {calibrationData: calibration, biasCorrection: false, reportSamples: 0});
     const corrected = await quantizeModel(model, {calibrationData: calibration, biasCorrection: true, reportSamples: 0});
+    const quantizedOf = (artifacts: tf.io.ModelArtifacts): QuantizedModel => (artifacts === plain.artifacts ? plain : corrected);
     expect(corrected.artifacts.userDefinedMetadata).toMatchObject({int8Quantization: {biasCorrection: true}});
     expect(meanError(corrected.artifacts)).toBeLessThan(meanError(plain.artifacts));
   });

@@ -4,31 +4,37 @@ import {
   BIAS_CODE_LIMIT, minimumScalesForBias, outputCodeRange, outputMultipliers, quantizeBias, quantizeFilter,
 } from '../../src/graph/weight_quant';
 import type {WeightTensor} from '../../src/graph/model_graph';
-import {multiplyByQuantizedMultiplier} from '../../src/quant';
+import {toFloat16} from '../../src/graph/float16';
+import {multiplyByQuantizedMultiplier, roundHalfAwayFromZero} from '../../src/quant';
 
 const weight = (shape: number[], values: number[]): WeightTensor => ({dtype: 'float32', shape, values: Float32Array.from(values)});
 
+/** The scale a filter gets for max |w| = m: the nearest float16 to m/127 (stored in 2 bytes, exactly). */
+const f16Scale = (m: number): number => toFloat16(m / 127, 'nearest') as number;
+
 describe('weights, biases and multipliers of a quantized conv', () => {
-  it('quantizes filters symmetrically per output channel, narrow range, in each op\'s layout', () => {
+  it('quantizes filters symmetrically per output channel, narrow range, in each op\'s layout, with float16 scales', () => {
     // conv [1,1,2,2]: channel 0 = {1, -0.5}, channel 1 = {0.2, 0.4}
     const conv = quantizeFilter('_FusedConv2D', weight([1, 1, 2, 2], [1, 0.2, -0.5, 0.4]), true, false, 'w');
     expect(conv.axis).toBe(3);
-    expect(conv.scales).toEqual([1 / 127, Math.fround(0.4) / 127]);
-    expect(Array.from(conv.codes)).toEqual([127, 63, -64, 127]); // float32 0.2/(0.4/127) = 63.4999…
+    expect(conv.scales).toEqual([f16Scale(1), f16Scale(Math.fround(0.4))]);
+    expect(conv.storage).toEqual({dtype: 'float16', exponent: 0});
+    const [s0, s1] = conv.scales;
+    expect(Array.from(conv.codes)).toEqual([127, roundHalfAwayFromZero(Math.fround(0.2) / s1), roundHalfAwayFromZero(-0.5 / s0), 127]);
     // depthwise [1,2,2,1]: channels are the input channels (axis 2)
     const dw = quantizeFilter('FusedDepthwiseConv2dNative', weight([1, 2, 2, 1], [2, 1, -1, 0.5]), true, false, 'dw');
     expect(dw.axis).toBe(2);
-    expect(dw.scales).toEqual([2 / 127, 1 / 127]);
+    expect(dw.scales).toEqual([f16Scale(2), f16Scale(1)]);
     // matmul [K=2, N=3] and its transpose [N=3, K=2]
     const mm = quantizeFilter('_FusedMatMul', weight([2, 3], [1, 2, 3, -1, -4, 1.5]), true, false, 'mm');
-    expect(mm.scales).toEqual([1 / 127, 4 / 127, 3 / 127]);
+    expect(mm.scales).toEqual([f16Scale(1), f16Scale(4), f16Scale(3)]);
     const mmT = quantizeFilter('_FusedMatMul', weight([3, 2], [1, -1, 2, -4, 3, 1.5]), true, true, 'mmT');
     expect(mmT.axis).toBe(0);
-    expect(mmT.scales).toEqual([1 / 127, 4 / 127, 3 / 127]);
+    expect(mmT.scales).toEqual([f16Scale(1), f16Scale(4), f16Scale(3)]);
     // per tensor: one scale, axis −1
     const perTensor = quantizeFilter('_FusedConv2D', weight([1, 1, 2, 2], [1, 0.2, -0.5, 0.4]), false, false, 'w');
     expect(perTensor.axis).toBe(-1);
-    expect(perTensor.scales).toEqual([1 / 127, 1 / 127]);
+    expect(perTensor.scales).toEqual([f16Scale(1), f16Scale(1)]);
   });
 
   it('rounds the bias to int32 at S_in·S_w[c], zero point 0', () => {
@@ -44,8 +50,11 @@ describe('weights, biases and multipliers of a quantized conv', () => {
     const bias = [3, 0.1];
     const inputScale = 0.02;
     const q = quantizeFilter('_FusedConv2D', filter, true, false, 'w', minimumScalesForBias(bias, inputScale));
-    expect(q.scales[0]).toBeCloseTo(3 / (inputScale * BIAS_CODE_LIMIT), 20);
-    expect(q.scales[1]).toBe(0.5 / 127);
+    // Both scales are float16s times 2^-k: the raised one is below float16's normal range.
+    const raised = 3 / (inputScale * BIAS_CODE_LIMIT);
+    expect(q.storage).toEqual({dtype: 'float16', exponent: 9});
+    expect(Math.abs(q.scales[0] - raised)).toBeLessThanOrEqual(raised * 2 ** -11);
+    expect(q.scales[1]).toBe(f16Scale(0.5));
     const b = quantizeBias(bias, inputScale, q.scales);
     expect(b.saturated).toBe(0);
     expect(Math.abs(b.codes[0])).toBeLessThanOrEqual(BIAS_CODE_LIMIT);

@@ -10,3 +10,4 @@ export {
   repeatChannelsI8,
 } from './elementwise';
 export {addI8, padRowsI8} from './add';
+export {preluI32ToI8} from './prelu';
