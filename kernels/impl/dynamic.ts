@@ -3,38 +3,14 @@
 // output channel, symmetric narrow-range int8. Pure functions; the rounding
 // rules are src/quant's.
 
-import {chooseQuantizationParams, quantizeValues, quantizeWeightsPerChannel} from '../../src/quant';
+import {quantizeWeightsPerChannel} from '../../src/quant';
 import type {WeightClipMethod} from '../../src/quant';
 import type {ConvGeometry} from './conv_int8';
 import {weightChannelSums} from './zero_point_fold';
 
-/** Per-tensor int8 codes of an activation: r = scale·(q − zeroPoint). */
-export interface PerTensorCodes {
-  codes: Int8Array;
-  scale: number;
-  zeroPoint: number;
-}
-
-/**
- * Quantizes a float activation per tensor with TFLite's
- * ChooseQuantizationParams over its [min, max] (widened to contain 0; a
- * constant-zero tensor gets scale 1). Returns null when a value is not finite
- * (NaN, ±Infinity): such inputs have no int8 range and are left to the float
- * kernel.
- */
-export function quantizeActivation(values: ArrayLike<number>): PerTensorCodes | null {
-  let min = 0;
-  let max = 0;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (!(v - v === 0)) return null;  // NaN or ±Infinity
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  const {scale, zeroPoint} = chooseQuantizationParams(min, max, {dtype: 'int8'});
-  const codes = quantizeValues(values, [values.length], {scale: [scale], zeroPoint: [zeroPoint]}, 'int8');
-  return {codes: codes as Int8Array, scale, zeroPoint};
-}
+// The dynamic mode's per-tensor activation rule lives with the other quantization rules.
+export {quantizeActivation} from '../../src/quant';
+export type {PerTensorCodes} from '../../src/quant';
 
 /**
  * Weights grouped by output channel: element `e` of each of `batches` slices

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
 
-import {chooseQuantizationParams, dequantizeValues, quantizeValues} from '../quant';
+import {dequantizeValues, quantizeActivation} from '../quant';
 import {parseInputRef} from './graph_def';
 import type {NodeDef} from './graph_def';
 import {graphInputNames, graphOutputNames, nodeMap} from './model_graph';
@@ -68,18 +68,12 @@ function dataOperandsOf(node: NodeDef): string[] {
   return matmul ? inputs.slice(0, 2) : inputs.slice(0, 1);
 }
 
-/** Fake-quantizes values per tensor to int8 from their actual min/max (as the dynamic mode does). */
+/** Fake-quantizes values per tensor to int8 from their actual min/max (the dynamic mode's rule). */
 export function fakeQuantizePerTensor(values: Float32Array): Float32Array {
-  let min = 0;
-  let max = 0;
-  for (const v of values) {
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  const params = chooseQuantizationParams(min, max, {dtype: 'int8'});
-  const perTensor = {scale: [params.scale], zeroPoint: [params.zeroPoint]};
-  const codes = quantizeValues(values, [values.length], perTensor, 'int8');
-  return dequantizeValues(codes, [values.length], perTensor);
+  const quantized = quantizeActivation(values);
+  if (quantized === null) throw new Error('sensitivity: a probed activation holds NaN or ±Infinity');
+  const {codes, scale, zeroPoint} = quantized;
+  return dequantizeValues(codes, [values.length], {scale: [scale], zeroPoint: [zeroPoint]});
 }
 
 /** Adds uniform noise of ±½ step of an 8-bit grid spanning the values' range (LCG: deterministic). */

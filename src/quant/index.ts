@@ -16,8 +16,8 @@ export {
 } from './fixed_point';
 export type {ChooseQuantizationParamsOptions, PerTensorParams} from './params';
 export {chooseQuantizationParams, validateQuantizationParams} from './params';
-export type {PerChannelWeights, WeightQuantizationOptions} from './quantize';
-export {dequantizeValues, quantizeValues, quantizeWeightsPerChannel} from './quantize';
+export type {PerChannelWeights, PerTensorCodes, WeightQuantizationOptions} from './quantize';
+export {dequantizeValues, quantizeActivation, quantizeValues, quantizeWeightsPerChannel} from './quantize';
 export type {ActivationRange, FusedActivation, NegativeSlopeMultiplier, RequantizeParams} from './requantize';
 export {activationRange, negativeSlopeMultiplier, prepareRequantize, requantize, requantizePrelu, requantizeValue} from './requantize';
 export type {QuantizedAddParams} from './add';

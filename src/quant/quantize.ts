@@ -2,7 +2,7 @@
 // (r = S·(q − Z), Jacob et al. 2018 eq. 1).
 
 import {clamp, roundHalfAwayFromZero} from './rounding';
-import {validateQuantizationParams} from './params';
+import {chooseQuantizationParams, validateQuantizationParams} from './params';
 import {WEIGHT_CODE_MAX, weightClip} from './weight_clip';
 import type {WeightClipMethod} from './weight_clip';
 import {CODE_RANGE} from './types';
@@ -204,4 +204,31 @@ function channelMaxAbs(values: ArrayLike<number>, layout: ChannelLayout, tensorN
     }
   }
   return maxAbs;
+}
+
+/** Per-tensor int8 codes of an activation: r = scale·(q − zeroPoint). */
+export interface PerTensorCodes {
+  codes: Int8Array;
+  scale: number;
+  zeroPoint: number;
+}
+
+/**
+ * Quantizes a float activation per tensor with TFLite's
+ * ChooseQuantizationParams over its [min, max] (widened to contain 0; a
+ * constant-zero tensor gets scale 1): the dynamic mode's rule. Returns null when
+ * a value is not finite (NaN, ±Infinity): such inputs have no int8 range.
+ */
+export function quantizeActivation(values: ArrayLike<number>): PerTensorCodes | null {
+  let min = 0;
+  let max = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!(v - v === 0)) return null;  // NaN or ±Infinity
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const {scale, zeroPoint} = chooseQuantizationParams(min, max, {dtype: 'int8'});
+  const codes = quantizeValues(values, [values.length], {scale: [scale], zeroPoint: [zeroPoint]}, 'int8');
+  return {codes: codes as Int8Array, scale, zeroPoint};
 }
