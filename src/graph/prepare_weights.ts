@@ -22,7 +22,13 @@ export interface PrepareOptions {
 }
 
 export interface PreparedWeights {
+  /** The graph to quantize: equalized, then its weights rounded. */
   graph: ModelGraph;
+  /**
+   * The equalized float graph, before rounding: the same function as the folded graph, with the
+   * same per-channel scaling of its tensors as `graph` (the reference for per-layer errors).
+   */
+  equalized: ModelGraph;
   equalize: EqualizeMethod | false;
   groups: EqualizedGroup[];
   weightRounding: boolean;
@@ -48,11 +54,12 @@ export function prepareWeights(folded: ModelGraph, plan: QuantPlan, samples: rea
   if (method !== undefined) {
     ({graph, groups} = equalizeGraph(graph, {method, samples, onSample: tick}));
   }
+  const equalized = graph;
   let rounded: RoundedLayer[] = [];
   const weightRounding = roundingOn(options);
   if (weightRounding) {
     // Only the layers that run as int8: rounding a layer kept in float would only add error.
     ({graph, layers: rounded} = roundWeights(graph, samples, {include: name => plan.decisions.get(name)?.role === 'compute', onSample: tick}));
   }
-  return {graph, equalize: method ?? false, groups, weightRounding, rounded};
+  return {graph, equalized, equalize: method ?? false, groups, weightRounding, rounded};
 }

@@ -213,7 +213,8 @@ export async function quantizeModel(model: GraphModel | LayersModel, options: Qu
   let sqnr = new Map<string, number>();
   if (reportSamples > 0) {
     let done = total - reportSamples;
-    sqnr = measureLayerSqnr(folded, lowered.graph, reportPairs(plan, fq.observers), samples.slice(0, reportSamples),
+    // Against the equalized float graph: equalization rescales the channels of inner tensors.
+    sqnr = measureLayerSqnr(weights.equalized, lowered.graph, reportPairs(plan, fq.observers), samples.slice(0, reportSamples),
         () => options.onProgress?.(++done, total));
   }
   return {

@@ -9,7 +9,7 @@ import {equalizeGraph, EqualizeOptions, findEqualizationGroups} from '../../src/
 import {foldGraph, fusedActivationOf} from '../../src/graph/fold';
 import {attr, NodeDef, parseInputRef} from '../../src/graph/graph_def';
 import {ModelGraph, nodeMap} from '../../src/graph/model_graph';
-import {quantizeModel} from '../../src/graph/quantize_model';
+import {QuantizationReportEntry, quantizeModel} from '../../src/graph/quantize_model';
 import {sqnrOf} from '../../src/graph/report';
 import {roundChannel, roundWeights} from '../../src/graph/weight_rounding';
 import {quantizeFilter} from '../../src/graph/weight_quant';
@@ -183,6 +183,7 @@ function imbalancedPair(): ModelGraph {
 
 describe('equalization and per-tensor activation quantization', () => {
   const sqnr: Record<string, number> = {};
+  let report: QuantizationReportEntry[] = [];
 
   beforeAll(async () => {
     await tf.setBackend('cpu');
@@ -192,7 +193,9 @@ describe('equalization and per-tensor activation quantization', () => {
     const evaluation = inputs(6, [1, 16, 16, 4], 2);
     const reference = evaluation.map(x => outputsOf(graph, x, ['l2'])[0]);
     for (const equalize of [false, 'weights', 'activations'] as const) {
-      const q = await quantizeModel(graphModelFrom(graph), {calibrationData: calibration, equalize, weightRounding: false, reportSamples: 0});
+      const q = await quantizeModel(graphModelFrom(graph), {calibrationData: calibration, equalize, weightRounding: false,
+        reportSamples: equalize === 'activations' ? 4 : 0});
+      if (equalize === 'activations') report = q.report;
       const model = graphModelFromArtifacts(q.artifacts);
       const test = evaluation.map(x => {
         const y = model.execute({x}, 'l2') as tf.Tensor;
@@ -211,6 +214,15 @@ describe('equalization and per-tensor activation quantization', () => {
     expect(sqnr.false).toBeLessThan(10);
     expect(sqnr.activations).toBeGreaterThan(sqnr.false + 25);
     expect(sqnr.weights).toBeGreaterThan(sqnr.false + 25);
+  });
+
+  it('reports per-layer SQNR against the equalized float graph (its inner tensors are rescaled)', () => {
+    // l1's channels are rescaled by equalization: measured against the unequalized graph its
+    // SQNR was negative (the channels differ by their scale factors, not by quantization).
+    const l1 = report.find(e => e.name === 'l1');
+    expect(l1?.dtype).toBe('int8');
+    expect(l1!.sqnrDb!).toBeGreaterThan(30);
+    for (const e of report.filter(r => r.sqnrDb !== null)) expect(e.sqnrDb!).toBeGreaterThan(30);
   });
 });
 
