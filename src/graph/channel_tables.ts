@@ -9,6 +9,7 @@
 
 import type {FloatStorage} from './float16';
 import {GraphEdit} from './graph_edit';
+import {fitsInt16} from './weight_quant';
 import type {WeightTensor} from './model_graph';
 
 /** Where a node's values are: the table Const and the offset of its first value. */
@@ -22,13 +23,6 @@ type TableKind = 'float16' | 'float32' | 'int16' | 'int32';
 const BASE_NAMES: Record<TableKind, string> = {
   float16: 'int8/float16_table', float32: 'int8/float32_table', int16: 'int8/int16_table', int32: 'int8/int32_table',
 };
-
-function fitsInt16(codes: ArrayLike<number>): boolean {
-  for (let i = 0; i < codes.length; i++) {
-    if (codes[i] < -32768 || codes[i] > 32767) return false;
-  }
-  return true;
-}
 
 function tableWeight(kind: TableKind, values: number[]): WeightTensor {
   const shape = [values.length];

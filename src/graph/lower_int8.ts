@@ -18,7 +18,7 @@ import {FusedComputeOp} from './op_catalog';
 import {QuantPlan} from './plan';
 import {ComputePadding, encodeComputeQuant, encodeRequantizing} from '../ops/quant_attrs';
 import {ChannelTables} from './channel_tables';
-import {minimumScalesForBias, QuantizedFilter, quantizeBias, quantizeFilter} from './weight_quant';
+import {QuantizedFilter, quantizeFilterAndBias} from './weight_quant';
 
 const INT8_OP_OF: Record<FusedComputeOp, string> = {
   _FusedConv2D: INT8_CONV2D_OP,
@@ -149,11 +149,9 @@ export function lowerToInt8(simulation: ModelGraph, plan: QuantPlan, observers: 
     }
     const op = compute.op as FusedComputeOp;
     const transposeB = getBoolAttr(compute, 'transpose_b');
-    const filter = quantizeFilter(op, filterWeight, options.perChannel, transposeB, filterName,
-        minimumScalesForBias(biasWeight.values, inputParams.scale));
     const shift = options.biasShifts?.get(name);
     const floatBias = shift === undefined ? biasWeight.values : Float64Array.from(biasWeight.values, (b, c) => b - shift[c]);
-    const bias = quantizeBias(floatBias, inputParams.scale, filter.scales);
+    const {filter, bias} = quantizeFilterAndBias(op, filterWeight, floatBias, inputParams.scale, options.perChannel, transposeB, filterName);
     const output = plan.floatOutputCompute.has(name) ? undefined : params.get(name);
     if (!plan.floatOutputCompute.has(name) && output === undefined) {
       throw new Error(`Node '${name}' (${compute.op}): no output quantization parameters.`);
@@ -186,6 +184,7 @@ export function lowerToInt8(simulation: ModelGraph, plan: QuantPlan, observers: 
   }
   tables.putInto(edit);
   fuseRequantizingOps(edit, observers, params, paramsOfFakeQuant);
+  dropNoOpFakeQuants(edit, observers);
   insertDequantizeBoundaries(edit, plan, observers);
   dropFakeQuantRanges(edit);
   return {graph: edit.build(), computes};
@@ -215,6 +214,27 @@ function fuseRequantizingOps(edit: GraphEdit, observers: readonly ActivationObse
       ...(producer.attr ?? {}),
       [ATTR.quant]: attr.floatList(encodeRequantizing(operandParams as ActivationParams[], p)),
     }});
+  }
+}
+
+/**
+ * Ops whose outputs are some of their input's values, and whose int8 kernels keep the input's
+ * codes and params: a fake-quant after one of them with its source's range (a tied tensor) is
+ * the identity on both backends (already on the grid in float, Int8Quantize shares the codes).
+ */
+const CODE_PRESERVING_OPS = new Set(['MaxPool', 'Reshape', 'Squeeze', 'ExpandDims', 'Identity']);
+
+/** Drops those fake-quants: the producer takes the tensor's name back, so its readers are unchanged. */
+function dropNoOpFakeQuants(edit: GraphEdit, observers: readonly ActivationObserver[]): void {
+  for (const observer of observers) {
+    if (observer.tiedTo === undefined || observer.fakeQuantNode !== observer.tensor) continue;
+    const fakeQuant = edit.get(observer.fakeQuantNode);
+    if (fakeQuant?.op !== FAKE_QUANT_OP) continue;
+    const producerName = parseInputRef((fakeQuant.input ?? [])[0]).node;
+    if (!CODE_PRESERVING_OPS.has(edit.get(producerName)?.op ?? '')) continue;
+    if (edit.consumersOf(producerName).length !== 1) continue;
+    edit.remove(fakeQuant.name);
+    edit.rename(producerName, observer.tensor);
   }
 }
 

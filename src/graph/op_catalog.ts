@@ -20,16 +20,18 @@ export const CALIBRATED_OPS = new Set([
   'LeakyRelu', 'Elu', 'Prelu', 'Abs', 'Neg',
   'Maximum', 'Minimum', 'ClipByValue',
   'Cast', 'Square', 'SquaredDifference', 'PadV2',
+  // Standalone Relu/Relu6 (the converter could not fuse them: their input has other readers)
+  // get their own range, [0, max]: sharing the input's range would spend codes on negatives.
+  'Relu', 'Relu6',
 ]);
 
 /**
  * Ops that only move, select, clamp, pad or average values: the output takes the
  * input's quantization parameters (nothing new to calibrate; MaxPool's output
- * codes are a subset of its input codes, Relu/Relu6 a clamp of them, AvgPool a
- * rounded mean of them), as TFLite's int8 kernels and ours keep them.
+ * codes are a subset of its input codes, AvgPool a rounded mean of them), as TFLite's int8 kernels and ours keep them.
  */
 export const PASSTHROUGH_OPS = new Set([
-  'MaxPool', 'Max', 'Min', 'AvgPool', 'Relu', 'Relu6',
+  'MaxPool', 'Max', 'Min', 'AvgPool',
   'Reshape', 'Squeeze', 'ExpandDims', 'Identity', 'Snapshot', 'StopGradient',
   'Pad', 'MirrorPad',
   'SpaceToBatchND', 'BatchToSpaceND', 'DepthToSpace', 'SpaceToDepth',

@@ -43,8 +43,27 @@ export const BIAS_CODE_LIMIT = 2 ** 30;
  * whose tiny weights would otherwise give a tiny scale and an int32-saturated bias
  * (TFLite's converter raises those weight scales the same way).
  */
-export function minimumScalesForBias(bias: ArrayLike<number>, inputScale: number): number[] {
-  return Array.from(bias, b => Math.abs(b) / (inputScale * BIAS_CODE_LIMIT));
+export function minimumScalesForBias(bias: ArrayLike<number>, inputScale: number, limit = BIAS_CODE_LIMIT): number[] {
+  return Array.from(bias, b => Math.abs(b) / (inputScale * limit));
+}
+
+/** Largest |bias code| of the artifact's 2-byte bias table. */
+export const INT16_BIAS_LIMIT = 32767;
+
+/**
+ * How far a layer's filter scales may be raised (per channel) so that all its bias codes fit
+ * int16: at most 2×, one bit of those channels' weights, for half the bias bytes of the layer.
+ */
+export const INT16_BIAS_MAX_RAISE = 2;
+
+/**
+ * Lower bounds on the filter scales that make every bias code of the layer fit int16, or
+ * undefined when some channel would need its scale raised more than INT16_BIAS_MAX_RAISE times
+ * (`scales` are the layer's own). A 2^-10 margin covers the float16 rounding of the raised scale.
+ */
+export function int16BiasMinimumScales(bias: ArrayLike<number>, inputScale: number, scales: readonly number[]): number[] | undefined {
+  const minimums = minimumScalesForBias(bias, inputScale, INT16_BIAS_LIMIT).map(m => m * (1 + 2 ** -10));
+  return minimums.every((m, c) => m <= scales[c] * INT16_BIAS_MAX_RAISE) ? minimums : undefined;
 }
 
 /**
@@ -127,3 +146,28 @@ export function outputCodeRange(activation: QuantizedActivation, outputScale: nu
   return activationRange(activation === 'none' ? 'linear' : activation, outputScale, outputZeroPoint, 'int8');
 }
 
+/** Whether integer codes all fit int16 (the artifact's 2-byte bias table). */
+export function fitsInt16(codes: ArrayLike<number>): boolean {
+  for (let i = 0; i < codes.length; i++) {
+    if (codes[i] < -32768 || codes[i] > 32767) return false;
+  }
+  return true;
+}
+
+/**
+ * The filter's int8 codes and the bias's int32 codes. When a few channels' bias codes overflow
+ * int16 by at most INT16_BIAS_MAX_RAISE, those channels' filter scales are raised so the whole
+ * layer's bias fits the 2-byte table (src/graph/channel_tables.ts): 2 bytes per channel saved for
+ * at most one bit of those channels' weights.
+ */
+export function quantizeFilterAndBias(op: FusedComputeOp, filterWeight: WeightTensor, floatBias: ArrayLike<number>, inputScale: number,
+    perChannel: boolean, transposeB: boolean, filterName: string): {filter: QuantizedFilter; bias: QuantizedBias} {
+  const filter = quantizeFilter(op, filterWeight, perChannel, transposeB, filterName, minimumScalesForBias(floatBias, inputScale));
+  const bias = quantizeBias(floatBias, inputScale, filter.scales);
+  if (fitsInt16(bias.codes) || filter.axis < 0) return {filter, bias};
+  const minimums = int16BiasMinimumScales(floatBias, inputScale, filter.scales);
+  if (minimums === undefined) return {filter, bias};
+  const raised = quantizeFilter(op, filterWeight, perChannel, transposeB, filterName, minimums);
+  const raisedBias = quantizeBias(floatBias, inputScale, raised.scales);
+  return fitsInt16(raisedBias.codes) ? {filter: raised, bias: raisedBias} : {filter, bias};
+}

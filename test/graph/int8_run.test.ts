@@ -6,11 +6,11 @@ import {GraphModel} from '@tensorflow/tfjs-converter';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 
 import '../../src/index';
-import {quantizeModel} from '../../src/graph/index';
+import {quantizeModel, QuantizedModel} from '../../src/graph/index';
 import {NodeDef} from '../../src/graph/graph_def';
 import {outputParamsOf} from './artifact_nodes';
 import {sqnrOf} from '../../src/graph/report';
-import {preluGraph} from './graph_builder';
+import {preluGraph, TestGraph} from './graph_builder';
 import {buildSmallConvNet, graphModelFrom, graphModelFromArtifacts, syntheticImages} from './helpers';
 
 /** The scale of one output code of a node of the artifact (undefined for float outputs). */
@@ -136,6 +136,81 @@ describe('cpu simulation vs int8 kernels: a graph with PReLU folded into its con
   });
 
   it('fed the same quantized input, each quantized layer (prelu ones included) agrees within 1 LSB', async () => {
+    await expectLayersAgree(nodes, model, inputs.slice(0, 2).map(x => ({x})));
+  });
+
+  it('end to end: SQNR ≥ 35 dB between cpu and int8', async () => {
+    const cpu: number[] = [];
+    const int8: number[] = [];
+    for (const x of inputs) {
+      await tf.setBackend('cpu');
+      for (const value of run(model, {x}, model.outputNodes)) cpu.push(...value.values);
+      await tf.setBackend('int8');
+      for (const value of run(model, {x}, model.outputNodes)) int8.push(...value.values);
+    }
+    expect(sqnrOf(cpu, int8)).toBeGreaterThanOrEqual(35);
+  });
+});
+
+/**
+ * emotion's block: x → conv c1 → AddV2(c1, conv c2(c1)) read by conv c3 AND a standalone Relu
+ * (the converter cannot fuse it) → depthwise d → AddV2(c3, d) → MaxPool → conv c4 (the output).
+ */
+function residualReluGraph(): ReturnType<TestGraph['build']> {
+  const g = new TestGraph(29);
+  const x = g.input('x', [1, 8, 8, 4]);
+  const c1 = g.conv('c1', x, [3, 3, 4, 8]);
+  const add = g.op('add', 'AddV2', [c1, g.conv('c2', c1, [1, 1, 8, 8])]);
+  const relu = g.op('relu', 'Relu', [add]);
+  const sum = g.op('sum', 'AddV2', [g.conv('c3', add, [1, 1, 8, 8]), g.depthwise('d', relu, [3, 3, 8, 1])]);
+  const pool = g.op('pool', 'MaxPool', [sum], {ksize: {list: {i: ['1', '2', '2', '1']}}, strides: {list: {i: ['1', '2', '2', '1']}},
+    padding: {s: btoa('VALID')}, data_format: {s: btoa('NHWC')}});
+  g.conv('c4', pool, [1, 1, 8, 3]);
+  return g.build();
+}
+
+/** A [1,8,8,3] synthetic image as a [1,8,8,4] input in [−1, 1]. */
+function fourChannels(t: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => tf.sub(tf.mul(tf.slice(tf.tile(t, [1, 1, 1, 2]), [0, 0, 0, 0], [1, 8, 8, 4]), 2), 1));
+}
+
+describe('cpu simulation vs int8 kernels: a standalone Relu after a shared Add, a MaxPool', () => {
+  let quantized: QuantizedModel;
+  let nodes: NodeDef[];
+  let model: GraphModel;
+  const inputs = syntheticImages(4, 8, 77).map(t => fourChannels(t));
+
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+    const calibration = syntheticImages(8, 8, 71).map(t => ({x: fourChannels(t)}));
+    quantized = await quantizeModel(graphModelFrom(residualReluGraph()), {calibrationData: calibration, reportSamples: 0});
+    nodes = (quantized.artifacts.modelTopology as {node: NodeDef[]}).node;
+    model = graphModelFromArtifacts(quantized.artifacts);
+  });
+
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('gives the Relu its own range [0, max] (the Add keeps its negatives) and drops the no-op fake-quant after MaxPool', () => {
+    const add = quantized.report.find(e => e.name === 'add')!;
+    const relu = quantized.report.find(e => e.name === 'relu')!;
+    expect(add.min!).toBeLessThan(0);
+    expect(relu.dtype).toBe('int8');
+    expect(relu.note ?? '').not.toMatch(/range shared/);
+    expect(relu.zeroPoint).toBe(-128);
+    expect(relu.min).toBe(0);
+    expect(relu.max!).toBeLessThanOrEqual(add.max! * 1.01);
+    // One code of the Relu's output is finer than one of the Add's: the bit sharing would waste.
+    expect(relu.scale!).toBeLessThan(0.75 * add.scale!);
+    const byName = new Map(nodes.map(n => [n.name, n]));
+    const readsOp = (n: NodeDef, op: string) => byName.get((n.input ?? [])[0])?.op === op;
+    expect(nodes.filter(n => n.op === 'FakeQuantWithMinMaxVars' && readsOp(n, 'Relu')).length).toBe(1);
+    expect(nodes.filter(n => n.op === 'MaxPool').length).toBe(1);
+    expect(nodes.filter(n => n.op === 'FakeQuantWithMinMaxVars' && readsOp(n, 'MaxPool')).length).toBe(0);
+  });
+
+  it('fed the same quantized input, each quantized layer agrees within 1 LSB', async () => {
     await expectLayersAgree(nodes, model, inputs.slice(0, 2).map(x => ({x})));
   });
 
