@@ -51,18 +51,25 @@ export function minimumScalesForBias(bias: ArrayLike<number>, inputScale: number
 export const INT16_BIAS_LIMIT = 32767;
 
 /**
- * How far a layer's filter scales may be raised (per channel) so that all its bias codes fit
- * int16: at most 2×, one bit of those channels' weights, for half the bias bytes of the layer.
+ * When a layer's filter scales may be raised so that all its bias codes fit int16 (half the
+ * bias bytes of the layer): by at most 2× (one bit of those channels' weights) on at most 1 in
+ * 50 of its channels. A raised channel is re-rounded on the coarser grid and loses its
+ * data-aware rounding (weight_rounding.ts, which ran before the input scale was known): raising
+ * every channel that fits within 2× cost nsfwjs MobileNetV2 1.8 dB (its linear bottlenecks had
+ * up to 11 of 32 channels raised), this bound nothing measurable (src/graph/README.md).
  */
 export const INT16_BIAS_MAX_RAISE = 2;
+export const INT16_BIAS_MAX_RAISED_FRACTION = 1 / 50;
 
 /**
  * Lower bounds on the filter scales that make every bias code of the layer fit int16, or
- * undefined when some channel would need its scale raised more than INT16_BIAS_MAX_RAISE times
- * (`scales` are the layer's own). A 2^-10 margin covers the float16 rounding of the raised scale.
+ * undefined when that needs more than the bounds above (`scales` are the layer's own).
+ * A 2^-10 margin covers the float16 rounding of the raised scale.
  */
 export function int16BiasMinimumScales(bias: ArrayLike<number>, inputScale: number, scales: readonly number[]): number[] | undefined {
   const minimums = minimumScalesForBias(bias, inputScale, INT16_BIAS_LIMIT).map(m => m * (1 + 2 ** -10));
+  const raisedChannels = minimums.filter((m, c) => m > scales[c]).length;
+  if (raisedChannels > scales.length * INT16_BIAS_MAX_RAISED_FRACTION) return undefined;
   return minimums.every((m, c) => m <= scales[c] * INT16_BIAS_MAX_RAISE) ? minimums : undefined;
 }
 

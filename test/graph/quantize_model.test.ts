@@ -94,7 +94,7 @@ describe('quantizeModel on a small MobileNet-like model', () => {
       let maxAbs = 0;
       for (let i = c; i < floatFilter.length; i += filterScales.length) maxAbs = Math.max(maxAbs, Math.abs(floatFilter[i]));
       // The nearest float16 to max|w|/127 (stored in 2 bytes, exactly what runs), or raised by
-      // ≤ 2× so that the layer's bias fits the int16 table (weight_quant.ts quantizeFilterAndBias).
+      // ≤ 2× on ≤ 1 in 50 channels so that the layer's bias fits the int16 table (weight_quant.ts).
       const own = nearestFloat16(maxAbs / 127);
       if (s !== own) {
         expect(s).toBeGreaterThan(own);

@@ -46,27 +46,29 @@ describe('weights, biases and multipliers of a quantized conv', () => {
     expect(bias.saturated).toBe(0);
   });
 
-  it('raises a few channels\' scales (≤ 2×) so the whole layer\'s bias fits int16, never more', () => {
-    // conv [1,1,1,3], S_in = 0.01: channel 1's bias code is 40000 at its own scale (1.22× int16).
-    const filter = weight([1, 1, 1, 3], [1, 0.5, -0.25]);
+  it('raises one channel\'s scale (≤ 2×, ≤ 1 in 50 channels) so the whole layer\'s bias fits int16, never more', () => {
+    // conv [1,1,1,64], S_in = 0.01, max|w| of channel c = 0.5 + c/128: channel 1's bias code is
+    // 40000 at its own scale (1.22× int16), the others' 100.
+    const channels = 64;
+    const filter = weight([1, 1, 1, channels], Array.from({length: channels}, (_, c) => 0.5 + c / 128));
     const inputScale = 0.01;
-    const own = [f16Scale(1), f16Scale(0.5), f16Scale(0.25)];
-    const fits = [0.3, 40000 * inputScale * own[1], -0.1];
-    const {filter: q, bias} = quantizeFilterAndBias('_FusedConv2D', filter, fits, inputScale, true, false, 'w');
+    const own = Array.from({length: channels}, (_, c) => f16Scale(Math.fround(0.5 + c / 128)));
+    const biasWith = (codeOf1: number, codeOf2 = 100) => own.map((s, c) => (c === 1 ? codeOf1 : c === 2 ? codeOf2 : 100) * inputScale * s);
+    const {filter: q, bias} = quantizeFilterAndBias('_FusedConv2D', filter, biasWith(40000), inputScale, true, false, 'w');
     expect(fitsInt16(bias.codes)).toBe(true);
-    expect(q.scales[0]).toBe(own[0]);
-    expect(q.scales[2]).toBe(own[2]);
+    expect(q.scales.filter((s, c) => s !== own[c]).length).toBe(1);
     // Channel 1: raised just enough (float16 of 40000/32767 × its scale, with the 2^-10 margin), its code shrinks.
     expect(q.scales[1] / own[1]).toBeGreaterThan(40000 / 32767);
     expect(q.scales[1] / own[1]).toBeLessThan((40000 / 32767) * (1 + 2 ** -9));
     expect(Math.abs(bias.codes[1])).toBeLessThanOrEqual(32767);
-    expect(Math.abs(q.codes[1])).toBe(roundHalfAwayFromZero(0.5 / q.scales[1]));
-    expect(Math.abs(q.codes[1])).toBeLessThan(127);
-    // 3× over int16: that would cost more than a bit, the layer keeps its scales and an int32 bias.
-    const over = [0.3, 3 * 32767 * inputScale * own[1], -0.1];
-    const kept = quantizeFilterAndBias('_FusedConv2D', filter, over, inputScale, true, false, 'w');
-    expect(kept.filter.scales).toEqual(own);
-    expect(fitsInt16(kept.bias.codes)).toBe(false);
+    expect(q.codes[1]).toBe(roundHalfAwayFromZero(Math.fround(0.5 + 1 / 128) / q.scales[1]));
+    expect(q.codes[1]).toBeLessThan(127);
+    // 3× over int16 (more than a bit), or two channels of 64 over (more than 1 in 50): scales kept, int32 bias.
+    for (const [c1, c2] of [[3 * 32767, 100], [40000, 40000]]) {
+      const kept = quantizeFilterAndBias('_FusedConv2D', filter, biasWith(c1, c2), inputScale, true, false, 'w');
+      expect(kept.filter.scales).toEqual(own);
+      expect(fitsInt16(kept.bias.codes)).toBe(false);
+    }
   });
 
   it('raises the weight scale of a near-dead channel so its bias fits in int32 (≤ 2^30)', () => {
