@@ -14,6 +14,13 @@
 // Inputs are the float model's (measured once, before calibration). Layers whose patch has more
 // dimensions than a quarter of the patches calibration gives (a classifier's dense layers: one
 // row per image) keep round-to-nearest: their covariance is not estimated well enough.
+//
+// Cost, per layer of patch width D (= kh·kw·Cin) and C output channels: the moments Σ p pᵀ are
+// tf.matMul products on the active backend (float32 per sample, summed in float64), M·D²
+// multiply-adds per sample of M patches, at most maxGramMacs over all samples (a deterministic
+// row stride beyond that), computed once for all layers that read the same patches (Inception's
+// 1×1 branches); the search starts from Σe of all channels (one D²·C tf.matMul), then costs D
+// per code change and ≤ maxSweeps·D O(1) tests per channel.
 
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -31,6 +38,15 @@ export interface WeightRoundingOptions {
   include?: (name: string) => boolean;
   /** Minimum patches per patch dimension for a conv/matmul (default 4). */
   minSamplesPerDim?: number;
+  /**
+   * At most this many multiply-adds for one layer's Σ p pᵀ over all samples (default 2^37 ≈ 1.4e11,
+   * ~11 s of wasm matMul): beyond, every stride-th patch of each sample is used. None of the four
+   * tested models reaches it (largest: InceptionV3's 3×3 80→192 at 71×71, 8.4e10 with 32 photos);
+   * it bounds larger inputs or calibration sets. A budget in patches per dimension instead (256·D)
+   * thinned the cheap first layers and cost 0.5–0.7 dB (MobileNetV2, InceptionV3): their Σ is nearly
+   * singular, and its small directions, where the search puts the error, need many patches.
+   */
+  maxGramMacs?: number;
   /** Coordinate-descent sweeps per channel (default 20). */
   maxSweeps?: number;
   /** Called after each calibration sample. */
@@ -57,6 +73,8 @@ type Kind = 'conv' | 'depthwise' | 'matmul';
 interface Layer {
   node: NodeDef;
   input: string;
+  /** Layers with the same key read the same patches (and so share their moments). */
+  patchKey: string;
   filterName: string;
   biasName: string;
   shape: number[];
@@ -79,14 +97,18 @@ function roundableLayers(graph: ModelGraph, include: (name: string) => boolean):
     const input = parseInputRef(refs[0]).node;
     if (node.op === '_FusedMatMul') {
       if (getBoolAttr(node, 'transpose_a') || getBoolAttr(node, 'transpose_b') || filter.shape.length !== 2) continue;
-      layers.push({node, input, filterName, biasName, shape: filter.shape, kind: 'matmul', outChannels: filter.shape[1]});
+      layers.push({node, input, patchKey: `${input}|matmul|${filter.shape[0]}`, filterName, biasName, shape: filter.shape,
+        kind: 'matmul', outChannels: filter.shape[1]});
     } else {
       if (filter.shape.length !== 4 || getStringAttr(node, 'data_format', 'NHWC').toUpperCase() !== 'NHWC') continue;
       const depthwise = node.op === 'FusedDepthwiseConv2dNative';
       // A depthwise filter with channel multiplier > 1 has one scale for the whole filter (weight_quant.ts).
       if (depthwise && filter.shape[3] !== 1) continue;
-      layers.push({node, input, filterName, biasName, shape: filter.shape, kind: depthwise ? 'depthwise' : 'conv',
-        outChannels: depthwise ? filter.shape[2] : filter.shape[3]});
+      const kind = depthwise ? 'depthwise' : 'conv';
+      const geometry = [getIntListAttr(node, 'strides', [1, 1, 1, 1]), getIntListAttr(node, 'dilations', [1, 1, 1, 1]),
+        getStringAttr(node, 'padding', 'VALID').toUpperCase(), getIntListAttr(node, 'explicit_paddings', [])].join(';');
+      layers.push({node, input, patchKey: `${input}|${kind}|${filter.shape.slice(0, 3).join('x')}|${geometry}`, filterName, biasName,
+        shape: filter.shape, kind, outChannels: depthwise ? filter.shape[2] : filter.shape[3]});
     }
   }
   return layers;
@@ -123,27 +145,42 @@ function patches(node: NodeDef, x: tf.Tensor4D, kh: number, kw: number): tf.Tens
 }
 
 /** Running Σ p pᵀ and Σ p: one [D, D] for conv/matmul, one [K, K] per channel for depthwise. */
-interface Moments {
+export interface Moments {
   gram: Float64Array[];
   sum: Float64Array[];
   count: number;
   dim: number;
 }
 
-function accumulate(layer: Layer, x: tf.Tensor, moments: Moments | undefined): Moments {
-  // (explicit transposes: matMul with transposeA is ~20× slower on wasm)
-  const [gram, sum, m] = tf.tidy((): [Float32Array, Float32Array, number] => {
-    const p = layer.kind === 'matmul' ? tf.reshape(x, [-1, 1, x.shape[x.rank - 1]]) as tf.Tensor3D
-      : patches(layer.node, x as tf.Tensor4D, layer.shape[0], layer.shape[1]);
+/** The patches a layer reads from its input x: [M, C, K] (matmul: [M, 1, Cin]). */
+function layerPatches(kind: Kind, node: NodeDef, filterShape: number[], x: tf.Tensor): tf.Tensor3D {
+  return kind === 'matmul' ? tf.reshape(x, [-1, 1, x.shape[x.rank - 1]])
+    : patches(node, x as tf.Tensor4D, filterShape[0], filterShape[1]);
+}
+
+/**
+ * Adds the moments of patches p [M, C, K] (rows offset, offset + stride, ...) to `moments`.
+ * Σ p pᵀ is a tf.matMul on the active backend (float32 within one sample), summed in float64.
+ */
+function addMoments(kind: Kind, p: tf.Tensor3D, stride: number, offset: number, moments: Moments | undefined): Moments {
+  const [gramT, sumT] = tf.tidy((): [tf.Tensor, tf.Tensor] => {
     const [rows, c, k] = p.shape;
-    if (layer.kind === 'depthwise') {
-      const t = tf.transpose(p, [1, 0, 2]); // [C, M, K]
-      return [tf.matMul(tf.transpose(t, [0, 2, 1]), t).dataSync() as Float32Array, tf.sum(p, 0).dataSync() as Float32Array, rows];
+    const picked = stride > 1 ? tf.stridedSlice(p, [offset, 0, 0], [rows, c, k], [stride, 1, 1]) as tf.Tensor3D : p;
+    const m = picked.shape[0];
+    // (explicit transposes: matMul with transposeA is ~15× slower on wasm)
+    if (kind === 'depthwise') {
+      const t = tf.transpose(picked, [1, 0, 2]); // [C, M, K]
+      return [tf.matMul(tf.transpose(t, [0, 2, 1]), t), tf.sum(picked, 0)];
     }
-    const flat = tf.reshape(p, [rows, c * k]);
-    return [tf.matMul(tf.transpose(flat), flat).dataSync() as Float32Array, tf.sum(flat, 0).dataSync() as Float32Array, rows];
+    const flat = tf.reshape(picked, [m, c * k]);
+    return [tf.matMul(tf.transpose(flat), flat), tf.sum(flat, 0)];
   });
-  const groups = layer.kind === 'depthwise' ? layer.shape[2] : 1;
+  // (read outside tf.tidy: tidy walks every element of a returned typed array — seconds for a 4032² Gram)
+  const gram = gramT.dataSync() as Float32Array;
+  const sum = sumT.dataSync() as Float32Array;
+  const m = stride > 1 ? Math.ceil((p.shape[0] - offset) / stride) : p.shape[0];
+  tf.dispose([gramT, sumT]);
+  const groups = kind === 'depthwise' ? p.shape[1] : 1;
   const dim = sum.length / groups;
   const acc = moments ?? {
     gram: Array.from({length: groups}, () => new Float64Array(dim * dim)),
@@ -152,19 +189,51 @@ function accumulate(layer: Layer, x: tf.Tensor, moments: Moments | undefined): M
   for (let g = 0; g < groups; g++) {
     const gg = acc.gram[g];
     const gs = acc.sum[g];
-    for (let i = 0; i < dim * dim; i++) gg[i] += gram[g * dim * dim + i];
+    const base = g * dim * dim;
+    for (let i = 0; i < dim * dim; i++) gg[i] += gram[base + i];
     for (let i = 0; i < dim; i++) gs[i] += sum[g * dim + i];
   }
   acc.count += m;
   return acc;
 }
 
+/** The row stride that keeps rows·samples patches at macsPerRow each within maxMacs. */
+function patchStride(rows: number, samples: number, macsPerRow: number, maxMacs: number): number {
+  return Math.max(1, Math.ceil(rows * samples * macsPerRow / maxMacs));
+}
+
+export interface LayerMomentsOptions {
+  /** Take every stride-th patch row (default 1). */
+  stride?: number;
+  /** The first row taken (default 0). */
+  offset?: number;
+}
+
+/**
+ * The patch moments one sample gives a fused conv/depthwise/matmul node with filter shape
+ * `filterShape` reading x (what roundWeights accumulates; exposed for tests).
+ */
+export function layerMoments(node: NodeDef, filterShape: number[], x: tf.Tensor, options: LayerMomentsOptions = {}): Moments {
+  const kind: Kind = node.op === '_FusedMatMul' ? 'matmul' : node.op === 'FusedDepthwiseConv2dNative' ? 'depthwise' : 'conv';
+  const p = layerPatches(kind, node, filterShape, x);
+  try {
+    return addMoments(kind, p, options.stride ?? 1, options.offset ?? 0, undefined);
+  } finally {
+    p.dispose();
+  }
+}
+
 function covarianceOf(gram: Float64Array, sum: Float64Array, count: number): {cov: Float64Array; mean: Float64Array} {
   const d = sum.length;
   const mean = sum.map(v => v / count);
   const cov = new Float64Array(d * d);
+  // Symmetric exactly (the search reads rows for columns).
   for (let i = 0; i < d; i++) {
-    for (let j = 0; j < d; j++) cov[i * d + j] = gram[i * d + j] / count - mean[i] * mean[j];
+    for (let j = i; j < d; j++) {
+      const v = (gram[i * d + j] + gram[j * d + i]) / (2 * count) - mean[i] * mean[j];
+      cov[i * d + j] = v;
+      cov[j * d + i] = v;
+    }
   }
   return {cov, mean};
 }
@@ -193,13 +262,30 @@ export interface RoundChannelOptions {
   limit?: number;
   /** Coordinate-descent sweeps (default 20). */
   maxSweeps?: number;
+  /** Σe for the starting codes, if known (else computed here in float64, D² multiply-adds). */
+  gradient?: ArrayLike<number>;
+}
+
+/** The chosen codes and eᵀΣe before (the starting codes) and after. */
+export interface ChannelSearch {
+  codes: Int32Array;
+  errorStart: number;
+  errorEnd: number;
 }
 
 /**
  * The codes minimizing eᵀΣe, e = scale·q − w, by coordinate descent with ±1 steps from the
- * starting codes (each step taken when it lowers the objective).
+ * starting codes (each step taken when it lowers the objective). Σ must be symmetric.
  */
 export function roundChannel(w: ArrayLike<number>, scale: number, cov: Float64Array, options: RoundChannelOptions = {}): Int32Array {
+  return searchChannel(w, scale, cov, options).codes;
+}
+
+/**
+ * roundChannel, with its objective. Incremental: g = Σe costs D² once, then each coordinate test
+ * is O(1) and each accepted step updates g in O(D) (a row of Σ).
+ */
+export function searchChannel(w: ArrayLike<number>, scale: number, cov: Float64Array, options: RoundChannelOptions = {}): ChannelSearch {
   const d = w.length;
   const limit = options.limit ?? 127;
   const fixed = options.fixed ?? -1;
@@ -210,10 +296,16 @@ export function roundChannel(w: ArrayLike<number>, scale: number, cov: Float64Ar
     e[i] = q[i] * scale - w[i];
   }
   const g = new Float64Array(d); // Σ e
+  let errorStart = 0;
   for (let i = 0; i < d; i++) {
     let acc = 0;
-    for (let j = 0; j < d; j++) acc += cov[i * d + j] * e[j];
+    if (options.gradient !== undefined) acc = options.gradient[i];
+    else {
+      const row = i * d;
+      for (let j = 0; j < d; j++) acc += cov[row + j] * e[j];
+    }
     g[i] = acc;
+    errorStart += e[i] * acc;
   }
   const sweeps = options.maxSweeps ?? 20;
   for (let sweep = 0; sweep < sweeps; sweep++) {
@@ -229,12 +321,16 @@ export function roundChannel(w: ArrayLike<number>, scale: number, cov: Float64Ar
       const step = up <= down ? 1 : -1;
       q[i] += step;
       e[i] += step * scale;
-      for (let j = 0; j < d; j++) g[j] += step * scale * cov[j * d + i];
+      const row = i * d;
+      const delta = step * scale;
+      for (let j = 0; j < d; j++) g[j] += delta * cov[row + j];
       changed = true;
     }
     if (!changed) break;
   }
-  return q;
+  let errorEnd = 0;
+  for (let i = 0; i < d; i++) errorEnd += e[i] * g[i];
+  return {codes: q, errorStart, errorEnd};
 }
 
 /**
@@ -246,7 +342,11 @@ export function roundWeights(graph: ModelGraph, samples: readonly tf.NamedTensor
   const skipped: Array<{name: string; reason: string}> = [];
   if (layers.length === 0 || samples.length === 0) return {graph, layers: [], skipped};
   const minPerDim = options.minSamplesPerDim ?? 4;
+  const maxMacs = options.maxGramMacs ?? 2 ** 37;
   const inputs = [...new Set(layers.map(l => l.input))];
+  // One entry per distinct patch set; its first layer stands for all.
+  const groups = new Map<string, {layer: Layer; stride: number; moments?: Moments}>();
+  for (const layer of layers) if (!groups.has(layer.patchKey)) groups.set(layer.patchKey, {layer, stride: 1});
   const moments = new Map<string, Moments>();
   const dropped = new Set<string>();
   const model = graphModelOf(graph);
@@ -256,15 +356,27 @@ export function roundWeights(graph: ModelGraph, samples: readonly tf.NamedTensor
       const list = Array.isArray(out) ? out : [out];
       try {
         const byInput = new Map(inputs.map((name, i) => [name, list[i]]));
-        for (const layer of layers) {
-          if (dropped.has(layer.node.name)) continue;
-          const m = accumulate(layer, byInput.get(layer.input) as tf.Tensor, moments.get(layer.node.name));
-          if (index === 0 && layer.kind !== 'depthwise' && m.count * samples.length < minPerDim * m.dim) {
-            skipped.push({name: layer.node.name, reason: `${m.count * samples.length} patches for a ${m.dim}-dimensional patch`});
-            dropped.add(layer.node.name);
-            continue;
+        for (const [key, group] of groups) {
+          if (dropped.has(key)) continue;
+          const {layer} = group;
+          const p = layerPatches(layer.kind, layer.node, layer.shape, byInput.get(layer.input) as tf.Tensor);
+          try {
+            const [rows, c, k] = p.shape;
+            if (index === 0) {
+              if (layer.kind !== 'depthwise' && rows * samples.length < minPerDim * c * k) {
+                for (const l of layers) {
+                  if (l.patchKey === key) skipped.push({name: l.node.name, reason: `${rows * samples.length} patches for a ${c * k}-dimensional patch`});
+                }
+                dropped.add(key);
+                continue;
+              }
+              group.stride = patchStride(rows, samples.length, layer.kind === 'depthwise' ? c * k * k : (c * k) ** 2, maxMacs);
+            }
+            // A different phase per sample, so thinned layers do not always see the same positions.
+            group.moments = addMoments(layer.kind, p, group.stride, (index * 7) % group.stride, group.moments);
+          } finally {
+            p.dispose();
           }
-          moments.set(layer.node.name, m);
         }
       } finally {
         const fed = new Set(Object.values(sample));
@@ -275,12 +387,23 @@ export function roundWeights(graph: ModelGraph, samples: readonly tf.NamedTensor
   } finally {
     model.dispose();
   }
+  for (const layer of layers) {
+    const m = groups.get(layer.patchKey)?.moments;
+    if (m !== undefined && !dropped.has(layer.patchKey)) moments.set(layer.node.name, m);
+  }
+  // A conv/matmul covariance is computed once per patch set, and dropped after its last layer.
+  const left = new Map<string, number>();
+  for (const layer of layers) left.set(layer.patchKey, (left.get(layer.patchKey) ?? 0) + 1);
+  const covariances = new Map<string, {cov: Float64Array; mean: Float64Array}>();
 
   const edit = new GraphEdit(graph);
   const rounded: RoundedLayer[] = [];
   for (const layer of layers) {
     const m = moments.get(layer.node.name);
     if (m === undefined) continue;
+    moments.delete(layer.node.name);
+    const remaining = (left.get(layer.patchKey) ?? 1) - 1;
+    left.set(layer.patchKey, remaining);
     const filter = graph.weights[layer.filterName];
     const bias = perChannelValues(graph.weights[layer.biasName], layer.outChannels);
     if (bias === undefined) {
@@ -303,12 +426,15 @@ export function roundWeights(graph: ModelGraph, samples: readonly tf.NamedTensor
       skipped.push({name: layer.node.name, reason: 'one scale for the whole filter'});
       continue;
     }
-    const shared = layer.kind === 'depthwise' ? undefined : covarianceOf(m.gram[0], m.sum[0], m.count);
-    let errorNearest = 0;
-    let errorRounded = 0;
-    for (let o = 0; o < out; o++) {
-      const {cov, mean} = shared ?? covarianceOf(m.gram[o], m.sum[o], m.count);
-      const d = mean.length;
+    let shared = covariances.get(layer.patchKey);
+    if (shared === undefined && layer.kind !== 'depthwise') {
+      shared = covarianceOf(m.gram[0], m.sum[0], m.count);
+      if (remaining > 0) covariances.set(layer.patchKey, shared);
+    }
+    if (remaining === 0) covariances.delete(layer.patchKey);
+    // Each channel's weights, starting codes (nearest, within ±limit) and kept index.
+    const channels = Array.from({length: out}, (_, o) => {
+      const d = shared?.mean.length ?? m.dim;
       const w = new Float64Array(d);
       const start = new Int32Array(d);
       let top = 0;
@@ -319,23 +445,45 @@ export function roundWeights(graph: ModelGraph, samples: readonly tf.NamedTensor
       }
       const maxAbs = Math.abs(w[top]);
       const scale = nearest.scales[o];
-      if (maxAbs === 0 || !(scale > 0)) continue;
+      if (maxAbs === 0 || !(scale > 0)) return undefined;
       // No other value may outgrow the largest (that would move the scale).
       const limit = Math.min(127, Math.floor(maxAbs / scale));
       const begin = start.map((v, t) => (t === top ? v : Math.max(-limit, Math.min(limit, v))));
-      const q = roundChannel(w, scale, cov, {start: begin, fixed: top, limit, maxSweeps: options.maxSweeps});
-      const e = new Float64Array(d);
-      const e0 = new Float64Array(d);
+      return {w, start, begin, top, scale, limit};
+    });
+    // Σe of every channel's starting codes at once: one float32 tf.matMul [D, D]·[D, C] instead of
+    // C·D² float64 multiply-adds in JS (Σ itself comes from a float32 Gram).
+    let gradients: Float32Array | undefined;
+    if (shared !== undefined) {
+      const d = shared.mean.length;
+      const errors = new Float32Array(d * out);
+      channels.forEach((c, o) => {
+        if (c !== undefined) for (let t = 0; t < d; t++) errors[t * out + o] = c.begin[t] * c.scale - c.w[t];
+      });
+      const product = tf.tidy(() => tf.matMul(tf.tensor2d(Float32Array.from(shared!.cov), [d, d]), tf.tensor2d(errors, [d, out])));
+      gradients = product.dataSync() as Float32Array;
+      product.dispose();
+    }
+    let errorNearest = 0;
+    let errorRounded = 0;
+    for (let o = 0; o < out; o++) {
+      const c = channels[o];
+      if (c === undefined) continue;
+      const {cov, mean} = shared ?? covarianceOf(m.gram[o], m.sum[o], m.count);
+      const {w, start, begin, top, scale, limit} = c;
+      const d = mean.length;
+      const gradient = gradients === undefined ? undefined : Float64Array.from({length: d}, (_, t) => gradients![t * out + o]);
+      const {codes: q, errorStart, errorEnd} = searchChannel(w, scale, cov, {start: begin, fixed: top, limit, maxSweeps: options.maxSweeps, gradient});
       let shift = 0;
+      let clamped = false;
       for (let t = 0; t < d; t++) {
-        e[t] = q[t] * scale - w[t];
-        e0[t] = start[t] * scale - w[t];
         values[indexOf(o, t)] = t === top ? w[t] : q[t] * scale;
-        shift += e[t] * mean[t];
+        shift += (q[t] * scale - w[t]) * mean[t];
+        clamped ||= begin[t] !== start[t];
       }
       newBias[o] -= shift;
-      errorNearest += quadratic(e0, cov);
-      errorRounded += quadratic(e, cov);
+      errorNearest += clamped ? quadratic(Float64Array.from(start, (v, t) => v * scale - w[t]), cov) : errorStart;
+      errorRounded += errorEnd;
     }
     const filterName = edit.freshName(`${layer.node.name}/rounded_filter`);
     const biasName = edit.freshName(`${layer.node.name}/rounded_bias`);
