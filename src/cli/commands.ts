@@ -29,7 +29,7 @@ function onOffFlag(args: ParsedArgs, name: string): boolean | undefined {
   return value === 'on';
 }
 
-/** `--equalize activations|weights|on|off`; undefined when absent (the library default). */
+/** `--equalize activations|balanced|weights|on|off`; undefined when absent (the library default). */
 function equalizeFlag(args: ParsedArgs): boolean | EqualizeMethod | undefined {
   const value = stringFlag(args, 'equalize');
   if (value === undefined) return undefined;

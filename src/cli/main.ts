@@ -32,7 +32,7 @@ async function selectFloatBackend(flag: string | true | undefined): Promise<void
 export const USAGE = `Usage:
   tfjs-int8 quantize <model.json> --calibration <dir of jpg/png> --out <dir>
             [--method minmax|ema|percentile|entropy|mse] [--per-tensor] [--exclude node1,node2]
-            [--equalize activations|weights|on|off] [--weight-rounding on|off] [--bias-correction on|off]
+            [--equalize activations|balanced|weights|on|off] [--weight-rounding on|off] [--bias-correction on|off]
             [--input-size HxW] [--input-range 0,1|-1,1|0,255] [--max-images N] [--float-backend wasm|cpu]
   tfjs-int8 eval <float model.json> <quantized model.json> --images <dir>
             [--backend cpu|wasm|int8] [--input-size HxW] [--input-range ...] [--max-images N]

@@ -125,6 +125,7 @@ describe('equalizeGraph: the float model is unchanged', () => {
     ['weights (DFQ, relu6 groups skipped)', {method: 'weights'}],
     // (minObservations 1: this graph is 8×8; the default wants ≥ 1024 values per channel)
     ['activations (relu6 kept, bounded scales)', {method: 'activations', minObservations: 1}],
+    ['balanced (activation ranges against the conv consumers\' weights)', {method: 'balanced', minObservations: 1}],
   ];
   for (const [label, options] of cases) {
     it(`${label}: outputs within 1e-4 relative on tfjs-cpu`, () => {
@@ -192,7 +193,7 @@ describe('equalization and per-tensor activation quantization', () => {
     const calibration = inputs(8, [1, 16, 16, 4], 1);
     const evaluation = inputs(6, [1, 16, 16, 4], 2);
     const reference = evaluation.map(x => outputsOf(graph, x, ['l2'])[0]);
-    for (const equalize of [false, 'weights', 'activations'] as const) {
+    for (const equalize of [false, 'weights', 'activations', 'balanced'] as const) {
       const q = await quantizeModel(graphModelFrom(graph), {calibrationData: calibration, equalize, weightRounding: false,
         reportSamples: equalize === 'activations' ? 4 : 0});
       if (equalize === 'activations') report = q.report;
@@ -214,6 +215,28 @@ describe('equalization and per-tensor activation quantization', () => {
     expect(sqnr.false).toBeLessThan(10);
     expect(sqnr.activations).toBeGreaterThan(sqnr.false + 25);
     expect(sqnr.weights).toBeGreaterThan(sqnr.false + 25);
+    expect(sqnr.balanced).toBeGreaterThan(sqnr.false + 25);
+  });
+
+  it("'balanced': s_c = sqrt(a_c / r2_c) / max, a_c the relative activation range, r2_c the consumer's input-channel weight range", () => {
+    const folded = foldGraph(imbalancedPair());
+    const samples = inputs(8, [1, 16, 16, 4], 1);
+    const {groups} = equalizeGraph(folded, {method: 'balanced', samples: samples.map(x => ({x})), minObservations: 1});
+    const group = groups.find(g => g.producers[0] === 'l1')!;
+    // Independently: channel maxima of l1's output over the samples, and l2's filter rows.
+    const a = new Float64Array(8);
+    for (const x of samples) {
+      const [y] = outputsOf(folded, x, ['l1']);
+      y.forEach((v, i) => { a[i % 8] = Math.max(a[i % 8], Math.abs(v)); });
+    }
+    const top = Math.max(...a);
+    const w2 = folded.weights[nodeMap(folded.nodes).get('l2')!.input![1]].values;
+    const b = Array.from(a, (v, c) => Math.sqrt((v / top) / Math.max(...[0, 1, 2].map(j => Math.abs(w2[c * 3 + j])))));
+    const expected = b.map(v => v / Math.max(...b));
+    Array.from(group.scales).forEach((s, c) => expect(s).toBeCloseTo(expected[c], 6));
+    // 'activations' gives a_c / A instead.
+    const plain = equalizeGraph(folded, {method: 'activations', samples: samples.map(x => ({x})), minObservations: 1});
+    Array.from(plain.groups.find(g => g.producers[0] === 'l1')!.scales).forEach((s, c) => expect(s).toBeCloseTo(a[c] / top, 6));
   });
 
   it('reports per-layer SQNR against the equalized float graph (its inner tensors are rescaled)', () => {
