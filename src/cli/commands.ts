@@ -1,7 +1,7 @@
 // The tfjs-int8 commands: quantize, eval, compare-methods.
 
 import {mkdir, writeFile} from 'node:fs/promises';
-import {join} from 'node:path';
+import {basename, join} from 'node:path';
 
 import * as tf from '@tensorflow/tfjs-core';
 import {GraphModel, loadGraphModelSync} from '@tensorflow/tfjs-converter';
@@ -159,9 +159,9 @@ function outputsOn(run: (feeds: tf.NamedTensorMap) => tf.Tensor[], inputs: reado
   return all;
 }
 
-function compareOutputs(names: readonly string[], reference: Plain[], test: Plain[]): EvalResult {
+function compareOutputs(names: readonly string[], reference: Plain[], test: Plain[], images: readonly string[]): EvalResult {
   const accumulator = new EvalAccumulator();
-  reference.forEach((ref, i) => accumulator.add(names, ref, test[i]));
+  reference.forEach((ref, i) => accumulator.add(names, ref, test[i], basename(images[i])));
   return accumulator.result();
 }
 
@@ -179,13 +179,14 @@ export async function evalCommand(args: ParsedArgs): Promise<void> {
     throw new Error(`${quantizedPath} has ${quantized.outputNames.length} outputs but ${floatPath} has ${reference.outputNames.length}`);
   }
   const input = imageInputOf(reference.inputs, inputSizeFlag(args), inputRangeFlag(args), floatPath);
-  const inputs = prepareInputs(imageFiles(imagesDir, positiveIntFlag(args, 'max-images')), input, 'loading images');
+  const files = imageFiles(imagesDir, positiveIntFlag(args, 'max-images'));
+  const inputs = prepareInputs(files, input, 'loading images');
   // The float model runs on the float backend, then the quantized one on the chosen backend, fed the same values.
   const floatOutputs = outputsOn(reference.run, inputs, input.name, `running the float model on ${floatBackend}`);
   await switchBackend(backend);
   const quantizedOutputs = outputsOn(quantized.run, inputs, input.name, `running the quantized model on ${backend}`);
   await tf.setBackend(floatBackend);
-  const result = compareOutputs(quantized.outputNames, floatOutputs, quantizedOutputs);
+  const result = compareOutputs(quantized.outputNames, floatOutputs, quantizedOutputs, files);
   process.stdout.write(`${JSON.stringify(result, null, 1)}\n`);
   reference.dispose();
   quantized.dispose();
@@ -217,7 +218,8 @@ export async function compareMethodsCommand(args: ParsedArgs): Promise<void> {
   const input = imageInputOf(model.inputs, inputSizeFlag(args), inputRangeFlag(args), modelPath);
   const maxImages = positiveIntFlag(args, 'max-images');
   const samples = loadImages(imageFiles(calibrationDir, maxImages ?? DEFAULT_MAX_CALIBRATION_IMAGES), input, 'loading calibration images');
-  const evalInputs = prepareInputs(imageFiles(imagesDir, maxImages), input, 'loading evaluation images');
+  const evalFiles = imageFiles(imagesDir, maxImages);
+  const evalInputs = prepareInputs(evalFiles, input, 'loading evaluation images');
   const floatOutputs = outputsOn(model.run, evalInputs, input.name, 'running the float model');
   const results: Array<{method: CalibrationMethod} & EvalResult> = [];
   for (const method of methods) {
@@ -230,7 +232,7 @@ export async function compareMethodsCommand(args: ParsedArgs): Promise<void> {
     };
     const outputNames = model.kind === 'graph-model' ? model.outputNames : qModel.outputNodes;
     const quantizedOutputs = outputsOn(run, evalInputs, input.name, `evaluating ${method}`);
-    results.push({method, ...compareOutputs(outputNames, floatOutputs, quantizedOutputs)});
+    results.push({method, ...compareOutputs(outputNames, floatOutputs, quantizedOutputs, evalFiles)});
     qModel.dispose();
   }
   tf.dispose(samples);
