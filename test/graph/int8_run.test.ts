@@ -153,8 +153,9 @@ describe('cpu simulation vs int8 kernels: a graph with PReLU folded into its con
 });
 
 /**
- * emotion's block: x → conv c1 → AddV2(c1, conv c2(c1)) read by conv c3 AND a standalone Relu
- * (the converter cannot fuse it) → depthwise d → AddV2(c3, d) → MaxPool → conv c4 (the output).
+ * emotion's block: x → conv c1 → AddV2(c1, conv c2(c1)) read by conv c3, a standalone Relu and a
+ * standalone Relu6 (the converter cannot fuse them) → depthwise d / conv c5 → AddV2(c3, d) + c5
+ * → MaxPool → conv c4 (the output).
  */
 function residualReluGraph(): ReturnType<TestGraph['build']> {
   const g = new TestGraph(29);
@@ -163,7 +164,8 @@ function residualReluGraph(): ReturnType<TestGraph['build']> {
   const add = g.op('add', 'AddV2', [c1, g.conv('c2', c1, [1, 1, 8, 8])]);
   const relu = g.op('relu', 'Relu', [add]);
   const sum = g.op('sum', 'AddV2', [g.conv('c3', add, [1, 1, 8, 8]), g.depthwise('d', relu, [3, 3, 8, 1])]);
-  const pool = g.op('pool', 'MaxPool', [sum], {ksize: {list: {i: ['1', '2', '2', '1']}}, strides: {list: {i: ['1', '2', '2', '1']}},
+  const total = g.op('total', 'AddV2', [sum, g.conv('c5', g.op('relu6', 'Relu6', [add]), [1, 1, 8, 8])]);
+  const pool = g.op('pool', 'MaxPool', [total], {ksize: {list: {i: ['1', '2', '2', '1']}}, strides: {list: {i: ['1', '2', '2', '1']}},
     padding: {s: btoa('VALID')}, data_format: {s: btoa('NHWC')}});
   g.conv('c4', pool, [1, 1, 8, 3]);
   return g.build();
@@ -203,9 +205,13 @@ describe('cpu simulation vs int8 kernels: a standalone Relu after a shared Add, 
     expect(relu.max!).toBeLessThanOrEqual(add.max! * 1.01);
     // One code of the Relu's output is finer than one of the Add's: the bit sharing would waste.
     expect(relu.scale!).toBeLessThan(0.75 * add.scale!);
+    const relu6 = quantized.report.find(e => e.name === 'relu6')!;
+    expect(relu6).toMatchObject({dtype: 'int8', zeroPoint: -128, min: 0});
+    expect(relu6.max!).toBeLessThanOrEqual(6 * 1.01);
     const byName = new Map(nodes.map(n => [n.name, n]));
     const readsOp = (n: NodeDef, op: string) => byName.get((n.input ?? [])[0])?.op === op;
     expect(nodes.filter(n => n.op === 'FakeQuantWithMinMaxVars' && readsOp(n, 'Relu')).length).toBe(1);
+    expect(nodes.filter(n => n.op === 'FakeQuantWithMinMaxVars' && readsOp(n, 'Relu6')).length).toBe(1);
     expect(nodes.filter(n => n.op === 'MaxPool').length).toBe(1);
     expect(nodes.filter(n => n.op === 'FakeQuantWithMinMaxVars' && readsOp(n, 'MaxPool')).length).toBe(0);
   });
