@@ -226,13 +226,15 @@ const CODE_PRESERVING_OPS = new Set(['MaxPool', 'Reshape', 'Squeeze', 'ExpandDim
 
 /** Drops those fake-quants: the producer takes the tensor's name back, so its readers are unchanged. */
 function dropNoOpFakeQuants(edit: GraphEdit, observers: readonly ActivationObserver[]): void {
+  // Readers counted once: a drop renames only its own producer, which nothing else reads.
+  const consumers = consumerMap(edit.list());
   for (const observer of observers) {
     if (observer.tiedTo === undefined || observer.fakeQuantNode !== observer.tensor) continue;
     const fakeQuant = edit.get(observer.fakeQuantNode);
     if (fakeQuant?.op !== FAKE_QUANT_OP) continue;
     const producerName = parseInputRef((fakeQuant.input ?? [])[0]).node;
     if (!CODE_PRESERVING_OPS.has(edit.get(producerName)?.op ?? '')) continue;
-    if (edit.consumersOf(producerName).length !== 1) continue;
+    if ((consumers.get(producerName) ?? []).length !== 1) continue;
     edit.remove(fakeQuant.name);
     edit.rename(producerName, observer.tensor);
   }

@@ -14,7 +14,7 @@ import {sqnrOf} from '../../src/graph/report';
 import {roundChannel, roundWeights} from '../../src/graph/weight_rounding';
 import {quantizeFilter} from '../../src/graph/weight_quant';
 import {convAttrs, TestGraph} from './graph_builder';
-import {graphModelFrom, graphModelFromArtifacts, seededRandom} from './helpers';
+import {graphModelFrom, graphModelFromArtifacts, maxRelativeDiff, seededRandom} from './helpers';
 
 /** Inputs [1, size, size, channels] with values in [−1, 1]. */
 function inputs(count: number, shape: number[], seed: number): tf.Tensor[] {
@@ -31,17 +31,6 @@ function outputsOf(graph: ModelGraph, x: tf.Tensor, names: string[]): Float32Arr
   tf.dispose(out);
   model.dispose();
   return values;
-}
-
-/** Largest |a − b| relative to the largest |a|. */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let diff = 0;
-  let top = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    top = Math.max(top, Math.abs(a[i]));
-  }
-  return diff / top;
 }
 
 /** Output channels of a conv filter [h,w,in,out] (or depthwise [h,w,C,1]) times k[c]; returns the values. */
@@ -139,7 +128,7 @@ describe('equalizeGraph: the float model is unchanged', () => {
       for (const x of samples) {
         const before = outputsOf(folded, x, CHAIN_OUTPUTS);
         const after = outputsOf(graph, x, CHAIN_OUTPUTS);
-        before.forEach((ref, i) => expect(relativeError(ref, after[i])).toBeLessThan(1e-4));
+        before.forEach((ref, i) => expect(maxRelativeDiff(ref, after[i])).toBeLessThan(1e-4));
       }
       // The prelu's alpha input is untouched.
       const pr = nodeMap(graph.nodes).get('pr');

@@ -97,6 +97,17 @@ export function graphModelFromArtifacts(artifacts: tf.io.ModelArtifacts): GraphM
   return loadGraphModelSync(artifacts) as unknown as GraphModel;
 }
 
+/** Largest |actual − reference| relative to the largest |reference|. */
+export function maxRelativeDiff(reference: ArrayLike<number>, actual: ArrayLike<number>): number {
+  let diff = 0;
+  let top = 0;
+  for (let i = 0; i < reference.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i] - reference[i]));
+    top = Math.max(top, Math.abs(reference[i]));
+  }
+  return diff / top;
+}
+
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let max = 0;
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
